@@ -1,0 +1,1 @@
+"""Converters between ONNX, TALON IR and other interchange formats."""

@@ -1,0 +1,58 @@
+"""The one torch definition of TALON neuron dynamics (docs/neurons.md), shared by the bridge's
+modules and the `talon::` torch custom ops.
+
+LIF, dt = 1:  beta = 1 - 1/tau;  v = beta*v + (1-beta)*(v_leak + r*x);  spike = v >= v_threshold;
+v_next = 0 where spiked.  IF: v = v + r*x, same threshold and reset. Float32 bit for bit with the
+established executor when computed in this order with beta and 1-beta precomputed in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SURROGATE_SLOPE = 5.0  # width of the fast-sigmoid surrogate derivative
+
+
+class _SpikeFn(torch.autograd.Function):
+    """Heaviside(v - threshold) forward (v >= threshold spikes); fast-sigmoid surrogate backward."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(v, threshold)
+        return (v >= threshold).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        v, threshold = ctx.saved_tensors
+        d = grad / (SURROGATE_SLOPE * (v - threshold).abs() + 1.0) ** 2
+        grad_thr = -d
+        if threshold.shape != d.shape:
+            grad_thr = grad_thr.sum_to_size(threshold.shape)
+        return d, grad_thr
+
+
+def spike(v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Spikes (0/1 in v's dtype) where v >= threshold; differentiable through a surrogate when grads are on."""
+    if torch.is_grad_enabled() and (v.requires_grad or threshold.requires_grad):
+        return _SpikeFn.apply(v, threshold)
+    return (v >= threshold).to(v.dtype)
+
+
+def lif_coefficients(tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(beta, 1 - beta) with beta = 1 - 1/tau, computed in tau's dtype (float32 for bit-exactness)."""
+    beta = 1.0 - 1.0 / tau
+    return beta, 1.0 - beta
+
+
+def lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LIF timestep from precomputed coefficients: returns (spikes, v_next)."""
+    v = beta * v + one_minus_beta * (v_leak + r * x)
+    s = spike(v, v_threshold)
+    return s, v * (1.0 - s)
+
+
+def if_step(x, v, r, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
+    """One IF timestep: returns (spikes, v_next)."""
+    v = v + r * x
+    s = spike(v, v_threshold)
+    return s, v * (1.0 - s)
