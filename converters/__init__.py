@@ -1,1 +1,8 @@
-"""Converters between ONNX, TALON IR and other interchange formats."""
+"""Converters between ONNX, TALON IR and other interchange formats (depends on talon.ir and onnx_ops)."""
+
+from .convert import convert
+from .errors import UnsupportedOperatorError
+from .ir_to_onnx import ir_to_onnx, save_onnx
+from .onnx_to_ir import onnx_to_ir
+
+__all__ = ["convert", "ir_to_onnx", "save_onnx", "onnx_to_ir", "UnsupportedOperatorError"]
