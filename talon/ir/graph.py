@@ -27,7 +27,7 @@ class Graph:
         allow_cycles: bool = False,
     ):
         self.nodes: dict[str, Node] = dict(nodes or {})
-        self.edges: list[Edge] = [tuple(e) for e in (edges or [])]  # type: ignore[misc]
+        self.edges: list[Edge] = [e if isinstance(e, str) else tuple(e) for e in (edges or [])]  # type: ignore[misc]
         self.metadata: dict[str, Any] = dict(metadata) if metadata else {}
         self.allow_cycles = bool(allow_cycles)
         self.validate()
@@ -42,7 +42,7 @@ class Graph:
                 raise GraphError(f"node {name!r} is a {type(node).__name__}, not a talon.ir primitive")
         seen: set[Edge] = set()
         for i, edge in enumerate(self.edges):
-            if len(edge) != 2 or not all(isinstance(n, str) for n in edge):
+            if not isinstance(edge, tuple) or len(edge) != 2 or not all(isinstance(n, str) for n in edge):
                 raise GraphError(f"edge {i} must be a (src, dst) pair of node names, got {edge!r}")
             src, dst = edge
             missing = [n for n in edge if n not in self.nodes]
@@ -85,13 +85,16 @@ class Graph:
         return [d for s, d in self.edges if s == name]
 
     def back_edges(self) -> list[Edge]:
-        """Edges that close a cycle, found by depth-first search from the inputs, then in node order."""
+        """Edges that close a cycle: depth-first search following edges in edge order, from the Inputs,
+        then from the other nodes, each in order of first appearance in the edges (isolated nodes last,
+        by name). It depends on the edges only, never on node order, so a file round trip keeps it."""
         succ: dict[str, list[str]] = {n: [] for n in self.nodes}
         for s, d in self.edges:
             succ[s].append(d)
         state: dict[str, int] = {}  # 1 = on the stack, 2 = done
         back: list[Edge] = []
-        roots = self.inputs + [n for n in self.nodes if n not in self.inputs]
+        order = list(dict.fromkeys([n for e in self.edges for n in e] + sorted(self.nodes)))
+        roots = [n for n in order if isinstance(self.nodes[n], Input)] + order
         for root in roots:
             if root in state:
                 continue

@@ -6,6 +6,8 @@ from .conv import Conv1d, Conv2d, SepConv2d
 from .io import Input, Output
 from .linear import Affine, SpikingAffine
 from .neurons import IF, LIF
+from .nir_neurons import LI, CubaLIF, Integrator, Scale, SumPool2d, Threshold
+from .padding import Pad
 from .norms import BatchNorm1d, BatchNorm2d, Dropout, HybridRegion, LayerNorm
 from .pooling import AvgPool2d, Flatten, MaxPool2d, Upsample
 from .routing import ChannelSplit, Concat, Skip
@@ -15,4 +17,5 @@ __all__ = [
     "values_equal", "Input", "Output", "Affine", "SpikingAffine", "Conv1d", "Conv2d", "SepConv2d", "MaxPool2d",
     "AvgPool2d", "Upsample", "Flatten", "LIF", "IF", "Skip", "ChannelSplit", "Concat", "ReLU", "Sigmoid", "Tanh",
     "Softmax", "GELU", "ELU", "PReLU", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "HybridRegion",
+    "LI", "Integrator", "CubaLIF", "Threshold", "Scale", "SumPool2d", "Pad",
 ]

@@ -22,6 +22,8 @@ Shape = tuple[int, ...]
 # its dtype, "dims" an int or a tuple of ints (feature counts), the rest are Python scalars.
 KINDS = ("array", "ints", "int", "float", "bool", "str", "dims")
 
+RESERVED_FIELDS = ("type", "metadata")  # names the .t1c node group uses itself
+
 _PRIMITIVES: dict[str, type["Node"]] = {}
 
 
@@ -41,6 +43,11 @@ def register_primitive(cls: type["Node"]) -> type["Node"]:
         raise TypeError("register_primitive expects a subclass of talon.ir.Node")
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(eq=False, repr=False)(cls)
+    for f in primitive_fields(cls):
+        if f.name in RESERVED_FIELDS or "kind" not in f.metadata:
+            raise TypeError(
+                f"{cls.__name__}.{f.name}: declare fields with param(kind, ...) and avoid the names {RESERVED_FIELDS}"
+            )
     _PRIMITIVES[cls.__name__] = cls
     return cls
 
@@ -112,12 +119,12 @@ def _canonical(primitive: str, f: dataclasses.Field, value: Any) -> Any:
 
 
 def _as_int(primitive: str, name: str, value: Any) -> int:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, (bool, np.bool_)):
         raise PrimitiveError(primitive, name, f"expected an int, got {value!r}")
     if isinstance(value, (float, np.floating)) and not float(value).is_integer():
         raise PrimitiveError(primitive, name, f"expected an int, got {value!r}")
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
     if not isinstance(value, (int, float, np.integer, np.floating)):
         raise PrimitiveError(primitive, name, f"expected an int, got {value!r}")
     return int(value)
@@ -137,7 +144,7 @@ def values_equal(a: Any, b: Any) -> bool:
         return type(a) is type(b) and len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
     if type(a) is not type(b):
         return False
-    if isinstance(a, float) and math.isnan(a):
+    if isinstance(a, (float, np.floating)) and math.isnan(a):
         return math.isnan(b)
     return a == b
 
