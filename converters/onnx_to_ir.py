@@ -1,5 +1,295 @@
-"""ONNX to TALON IR (placeholder until the ONNX import work lands)."""
+"""ONNX to TALON IR: clean the model with the ecosystem's passes, then convert node by node through the
+importer registry (converters/importers), in one linear pass over the graph.
+
+Every node the importers cannot map is collected and reported together in one UnsupportedOperatorError;
+no partial or approximate graph is ever returned.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
+from talon.ir import Graph, Input, Output, Skip
+from talon.ir.primitives import Node
+
+from .cleanup import clean
+from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
+from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
+from .importers.context import constant, dims
+from .importers.naming import Namer, sanitize
+from .importers.registry import Importer, canonical_domain
+from .importers.restore import is_talon_export, restore
+
+NEWEST_OPSET = onnx.defs.onnx_opset_version()
+SourceRef = tuple[str, int]  # (IR node name, output index)
 
 
-def onnx_to_ir(model_or_path, **kwargs):  # pragma: no cover
-    raise NotImplementedError
+def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> onnx.ModelProto:
+    """A ModelProto from a ModelProto or a path (external data is read from beside the file)."""
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path
+    if isinstance(model_or_path, (str, os.PathLike)):
+        try:
+            return onnx.load(os.fspath(model_or_path))
+        except (OSError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:  # type: ignore[attr-defined]
+            raise ConversionError(f"{os.fspath(model_or_path)}: cannot read the ONNX model: {exc}") from exc
+        except Exception as exc:  # protobuf DecodeError and friends
+            raise ConversionError(f"{os.fspath(model_or_path)}: not an ONNX model: {exc}") from exc
+    raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+
+
+def onnx_to_ir(
+    model_or_path: onnx.ModelProto | str | os.PathLike,
+    spiking: bool = False,
+    weight_bits: int = 8,
+    accumulator_bits: int = 16,
+    spike_mode: str = "binary",
+    *,
+    custom_nodes: Mapping[str, Node] | None = None,
+) -> Graph:
+    """Convert an ONNX model (or file) to a TALON IR graph; dense layers become SpikingAffine with spiking=True.
+
+    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
+    """
+    proto = load_model(model_or_path)
+    if is_talon_export(proto) and not spiking:
+        return restore(proto)
+    options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
+    return _Builder(clean(proto), options).build()
+
+
+class _Builder:
+    """Walks the cleaned graph once, in its topological order, and collects IR nodes and edges."""
+
+    def __init__(self, model: ir.Model, options: Options):
+        self.graph = model.graph
+        self.opsets = {canonical_domain(d): v for d, v in model.opset_imports.items()}
+        self.options = options
+        self.namer = Namer(self.graph)
+        self.nodes: dict[str, Node] = {}
+        self.sources: dict[ir.Value, SourceRef] = {}
+        self.raw_edges: list[tuple[str, int, str]] = []
+        self.unsupported: list[UnsupportedNode] = []
+        self.output_counts: dict[str, int] = {}  # multi-output IR nodes
+
+    # -- the walk ---------------------------------------------------------------------------------
+    def build(self) -> Graph:
+        fusions = self._fusions()
+        needed = self._needed(fusions)
+        inputs = self._inputs(needed)
+        for node in self.graph:
+            if node not in needed:
+                continue
+            fused = fusions.get(node)
+            if fused is not None and fused.output.producer() is not node:
+                continue
+            self._convert(node, fused)
+        if self.unsupported:
+            raise UnsupportedOperatorError(self.unsupported)
+        outputs = self._outputs(inputs)
+        passthroughs: dict[str, Node] = {}
+        edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
+        return Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges)
+
+    def _context(self, node: ir.Node) -> NodeContext:
+        return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
+
+    def _fusions(self) -> dict[ir.Node, Fusion]:
+        """Every node that belongs to a fused pattern (Erf-GELU, MatMul+Add), mapped to its fusion."""
+        found: dict[ir.Node, Fusion] = {}
+        for node in self.graph:
+            for match in fusion_matchers(node):
+                fused = None if node in found else match(node, self._context(node))
+                if fused is not None and not any(m in found for m in fused.members):
+                    found.update(dict.fromkeys(fused.members, fused))
+                    break
+        return found
+
+    def _needed(self, fusions: Mapping[ir.Node, Fusion]) -> set[ir.Node]:
+        """Nodes that carry activations to the graph outputs (shape computations are left out)."""
+        needed: set[ir.Node] = set()
+        stack = [v.producer() for v in self.graph.outputs if v.producer() is not None]
+        while stack:
+            node = stack.pop()
+            if node in needed:
+                continue
+            needed.add(node)
+            fused = fusions.get(node)
+            if fused is not None:
+                values = [fused.input, *(v for m in fused.members for v in m.inputs)]
+            else:
+                values = self._data_values(node, self._importer(node))
+            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None and constant(v) is None)
+        return needed
+
+    @staticmethod
+    def _data_values(node: ir.Node, found: Importer | None) -> list[ir.Value]:
+        """The node's activation inputs: present, non-constant values in the importer's data slots (all
+        inputs when no importer knows the node, so that everything upstream is still visited and reported)."""
+        slots = range(len(node.inputs)) if found is None or found.data_inputs is None else found.data_inputs
+        return [node.inputs[i] for i in slots if i < len(node.inputs) and node.inputs[i] is not None
+                and constant(node.inputs[i]) is None]
+
+    def _importer(self, node: ir.Node) -> Importer | None:
+        domain = canonical_domain(node.domain)
+        opset = self.opsets.get(domain, 1)
+        if domain == "" and opset > NEWEST_OPSET:
+            return None
+        return lookup(domain, node.op_type, opset)
+
+    def _inputs(self, needed: set[ir.Node]) -> dict[str, Node]:
+        """Input nodes for the graph inputs that carry data (state inputs of neurons are left out)."""
+        data = [v for v in self.graph.inputs if not v.uses() or self._used_as_data(v, needed)]
+        names = ["input"] if len(data) == 1 else [sanitize(v.name) or "input" for v in data]
+        result = {}
+        for value, name in zip(data, names):
+            name = self.namer.unique(name)
+            shape = dims(value)
+            if not shape or any(d is None for d in shape[1:]):
+                raise ConversionError(f"graph input {value.name!r} needs a batch dim and static feature dims, got {shape}")
+            result[name] = Input(shape=np.array(shape[1:], dtype=np.int64))
+            self.sources[value] = (name, 0)
+        return result
+
+    def _used_as_data(self, value: ir.Value, needed: set[ir.Node]) -> bool:
+        """True when a converted node reads the value as an activation (or it is a graph output too)."""
+        return value.is_graph_output() or any(
+            use.node in needed and value in self._data_values(use.node, self._importer(use.node)) for use in value.uses())
+
+    # -- one node ---------------------------------------------------------------------------------
+    def _convert(self, node: ir.Node, fused: Fusion | None) -> None:
+        ctx = self._context(node if fused is None else fused.members[0])
+        try:
+            if fused is not None:
+                result, inputs, outputs = fused.build(), [fused.input], [fused.output]
+            else:
+                found = self._importer(node)
+                if found is None:
+                    raise Unsupported(self._missing_reason(node))
+                result = found.fn(ctx)
+                inputs = self._data_values(node, found)
+                outputs = list(node.outputs)
+        except Unsupported as exc:
+            self._refuse(node, exc.reason)
+            return
+        except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
+            self._refuse(node, str(exc))
+            return
+        missing = [v.name for v in inputs if v not in self.sources]
+        if missing:
+            if self.unsupported:
+                return  # an upstream node was refused; it is already reported
+            raise ConversionError(f"node {node.name!r} ({node.op_type}): inputs {missing} come from no converted node")
+        if isinstance(result, Alias):
+            self.sources[outputs[0]] = self.sources[node.inputs[result.index]]
+            return
+        self._emit(ctx.node, result if isinstance(result, Emit) else Emit([("", result)]), inputs, outputs)
+
+    def _missing_reason(self, node: ir.Node) -> str:
+        domain = canonical_domain(node.domain)
+        opset = self.opsets.get(domain, 1)
+        if domain == "" and opset > NEWEST_OPSET:
+            return f"opset {opset} is newer than the newest this onnx knows ({NEWEST_OPSET})"
+        if any(lookup(domain, node.op_type, v) for v in range(1, NEWEST_OPSET + 1)):
+            return f"{node.op_type} is supported at other opsets, not at opset {opset}"
+        return "no TALON IR primitive corresponds to this operator"
+
+    def _refuse(self, node: ir.Node, reason: str) -> None:
+        domain = canonical_domain(node.domain)
+        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
+
+    def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
+        main = next((n for s, n in emit.nodes if s == ""), emit.nodes[-1][1])
+        base = emit.name or self.namer.base(naming, type(main).__name__)
+        previous: list[SourceRef] = [self.sources[v] for v in inputs]
+        for suffix, ir_node in emit.nodes:
+            name = self.namer.unique(f"{base}.{suffix}" if suffix else base)
+            self.nodes[name] = ir_node
+            self.raw_edges.extend((src, index, name) for src, index in previous)
+            previous = [(name, 0)]
+        last_name, last = previous[0][0], emit.nodes[-1][1]
+        count = len(outputs) if last.multi_output else 1
+        for i, value in enumerate(outputs[:count]):
+            if value is not None:
+                self.sources[value] = (last_name, i)
+        if last.multi_output:
+            self.output_counts[last_name] = count
+
+    # -- outputs and edges ------------------------------------------------------------------------
+    def _outputs(self, inputs: dict[str, Node]) -> dict[str, Node]:
+        """Output nodes for the graph outputs that carry data (next membranes of neurons are state)."""
+        data = [v for v in self.graph.outputs if v in self.sources]
+        stray = [v.name for v in self.graph.outputs if v not in self.sources and not self._is_state(v)]
+        if stray:
+            raise ConversionError(f"graph output(s) {stray} are not produced by any converted node")
+        names = ["output"] if len(data) == 1 else [sanitize(v.name) or "output" for v in data]
+        result = {}
+        shapes = None
+        for value, name in zip(data, names):
+            name = self.namer.unique(name)
+            shape = dims(value)
+            if not shape or any(d is None for d in shape[1:]):
+                shapes = shapes or self._ir_shapes(inputs)
+                shape = (None, *shapes[self.sources[value][0]])
+            result[name] = Output(shape=np.array(shape[1:], dtype=np.int64))
+            self.raw_edges.append((*self.sources[value], name))
+        return result
+
+    def _is_state(self, value: ir.Value) -> bool:
+        producer = value.producer()
+        return producer is not None and value.index() > 0 and canonical_domain(producer.domain) == "talon" \
+            and producer.op_type in ("LIF", "IF")
+
+    def _ir_shapes(self, inputs: dict[str, Node]) -> dict:
+        """IR shapes of the converted nodes, for outputs whose ONNX shape inference left unknown."""
+        edges = [(s, d) for s, _, d in self.raw_edges if d in self.nodes]
+        return Graph({**inputs, **self.nodes}, list(dict.fromkeys(edges))).infer_shapes()
+
+    def _edges(self, nodes: Mapping[str, Node], passthroughs: dict[str, Node]) -> list[tuple[str, str]]:
+        """Final (src, dst) edges in order. A multi-output node hands output i to its i-th edge: an output that
+        feeds several nodes, none, or a merge node goes through a passthrough Skip. A repeated (src, dst)
+        pair (Add(x, x)) also goes through a passthrough Skip. New passthrough nodes go into `passthroughs`."""
+        fanout: dict[SourceRef, list[str]] = {}
+        for src, index, dst in self.raw_edges:
+            if src in self.output_counts:
+                fanout.setdefault((src, index), []).append(dst)
+        via: dict[SourceRef, str] = {}
+        for name, count in self.output_counts.items():
+            for i in range(count):
+                dsts = fanout.get((name, i), [])
+                if len(dsts) != 1 or nodes[dsts[0]].merge:
+                    via[(name, i)] = self._passthrough(passthroughs, f"{name}.{i}")
+        edges: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+
+        def add(src: str, dst: str) -> None:
+            if (src, dst) in seen:
+                hop = self._passthrough(passthroughs, f"{dst}.in")
+                add(src, hop)
+                src = hop
+            seen.add((src, dst))
+            edges.append((src, dst))
+
+        started: set[str] = set()
+        for src, index, dst in self.raw_edges:
+            if src not in self.output_counts:
+                add(src, dst)
+                continue
+            if src not in started:
+                started.add(src)
+                for i in range(self.output_counts[src]):
+                    add(src, via.get((src, i)) or fanout[(src, i)][0])
+            if (src, index) in via:
+                add(via[(src, index)], dst)
+        return edges
+
+    def _passthrough(self, nodes: dict[str, Node], name: str) -> str:
+        name = self.namer.unique(name)
+        nodes[name] = Skip(skip_type="passthrough")
+        return name

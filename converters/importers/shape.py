@@ -1,0 +1,106 @@
+"""Flatten, Reshape and Squeeze that merge contiguous feature dims (keeping the batch) to Flatten."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import onnx_ir as ir
+
+from talon.ir import Flatten
+
+from .context import Alias, NodeContext, Unsupported, constant, dims
+from .registry import importer
+
+
+def flatten_dims(src: Sequence[int], dst: Sequence[int]) -> tuple[int, int] | None:
+    """(start, end) such that merging src[start..end] gives dst, or None when dst is not such a merge."""
+    for start in range(len(dst)):
+        end = len(src) - (len(dst) - start)
+        if end >= start and tuple(src[:start]) == tuple(dst[:start]) and tuple(src[end + 1 :]) == tuple(dst[start + 1 :]) \
+                and math.prod(src[start : end + 1]) == dst[start]:
+            return start, end
+    return None
+
+
+def merge_of(ctx: NodeContext, dst: tuple[int, ...] | None = None) -> Flatten | Alias:
+    """The Flatten (or nothing) that turns the input's feature dims into `dst` (default: the inferred output
+    feature dims); equal feature sizes mean the batch dim is kept."""
+    src = ctx.features(0)
+    dst = ctx.features(0, out=True) if dst is None else dst
+    if src == dst:
+        return Alias(0)
+    found = flatten_dims(src, dst)
+    if found is None:
+        raise Unsupported(f"{ctx.shape(0)} -> (batch, {', '.join(map(str, dst))}) is not a flatten of contiguous feature dims")
+    return Flatten(start_dim=found[0], end_dim=found[1])
+
+
+BATCH = "batch"  # the batch dim, inside a shape computed at run time
+
+
+def shape_elements(value: ir.Value | None, depth: int = 0) -> list | None:
+    """Elements of a 1-D shape tensor that exporters compute from Shape/Gather/Unsqueeze/Concat/Cast and
+    constants (`x.view(x.size(0), -1)` with a dynamic batch): ints, BATCH, or None where unknown."""
+    arr = constant(value)
+    if arr is not None:
+        return [int(v) for v in arr.reshape(-1)]
+    node = value.producer() if value is not None else None
+    if node is None or depth > 32:
+        return None
+    op, inputs = node.op_type, node.inputs
+    if op == "Shape" and not node.attributes:
+        shape = dims(inputs[0])
+        return None if shape is None else [BATCH, *shape[1:]]
+    if op in ("Unsqueeze", "Squeeze", "Cast", "Identity"):
+        return shape_elements(inputs[0], depth + 1)
+    if op == "Gather":
+        src, index = shape_elements(inputs[0], depth + 1), constant(inputs[1])
+        return None if src is None or index is None else [src[int(i)] for i in index.reshape(-1)]
+    if op == "Concat":
+        parts = [shape_elements(v, depth + 1) for v in inputs]
+        return None if any(p is None for p in parts) else [e for p in parts for e in p]
+    return None
+
+
+def reshape_target(ctx: NodeContext) -> tuple[int, ...]:
+    """Output feature dims of a Reshape whose shape is computed at run time from the batch size."""
+    elements = shape_elements(ctx.node.inputs[1])
+    src = ctx.features(0)
+    if elements is None or None in elements or not elements:
+        raise Unsupported("the output shape is unknown (neither inferred nor computed from the input's shape)")
+    head, rest = elements[0], [src[i - 1] if e == 0 and not ctx.attr("allowzero", 0) else e for i, e in enumerate(elements[1:], 1)]
+    if BATCH in rest or (head not in (BATCH, 0, -1)) or (head == -1 and -1 in rest):
+        raise Unsupported(f"shape {elements} does not keep the batch dim first")
+    total = math.prod(src)
+    if -1 in rest:
+        known = math.prod(e for e in rest if e != -1)
+        rest[rest.index(-1)] = total // known if known and total % known == 0 else -1
+    if any(not isinstance(e, int) or e <= 0 for e in rest) or math.prod(rest) != total:
+        raise Unsupported(f"shape {elements} does not keep the batch dim and the feature size {total}")
+    return tuple(rest)
+
+
+@importer("Flatten")
+def flatten(ctx: NodeContext) -> Flatten | Alias:
+    """Flatten with axis 1: everything but the batch into one dim."""
+    rank = len(ctx.shape(0))
+    axis = int(ctx.attr("axis", 1))
+    if (axis + rank if axis < 0 else axis) != 1:
+        raise Unsupported(f"axis {axis} mixes the batch dim into the features; only axis 1 keeps the batch")
+    return merge_of(ctx)
+
+
+@importer("Squeeze")
+def squeeze(ctx: NodeContext) -> Flatten | Alias:
+    """Squeeze of size-1 feature dims (as after global pooling) whose inferred output is a merge."""
+    return merge_of(ctx)
+
+
+@importer("Reshape")
+def reshape(ctx: NodeContext) -> Flatten | Alias:
+    """Reshape to a merge of contiguous feature dims, from the inferred output shape or, for shapes computed
+    from the batch size at run time, from that computation; anything else is refused."""
+    known = dims(ctx.node.outputs[0])
+    static = known is not None and len(known) >= 1 and all(d is not None for d in known[1:])
+    return merge_of(ctx, None if static else reshape_target(ctx))
