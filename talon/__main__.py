@@ -1,0 +1,5 @@
+"""`python -m talon`: the talon command line."""
+
+from talon.cli import main
+
+main()
