@@ -8,6 +8,10 @@ from typing import Sequence
 from talon.ir.errors import TalonError
 
 
+class ApproximationWarning(UserWarning):
+    """A node was converted with a small, stated numeric change (e.g. x / c imported as x * (1/c))."""
+
+
 class ConversionError(TalonError, ValueError):
     """A model cannot be converted (unreadable file, dynamic feature shapes, unknown extension)."""
 

@@ -29,7 +29,7 @@ Shape = tuple[int, ...]
 
 # Types a graph can hold that keep the shape of their input, used inside branches.
 SHAPE_PRESERVING = (
-    "ReLU", "Sigmoid", "Tanh", "GELU", "ELU", "Softmax", "PReLU", "LIF", "IF", "Dropout", "HybridRegion",
+    "ReLU", "Clamp", "Sigmoid", "Tanh", "GELU", "ELU", "Softmax", "PReLU", "LIF", "IF", "Dropout", "HybridRegion",
     "LayerNorm", "BatchNorm1d", "BatchNorm2d", "LI", "Integrator", "CubaLIF", "Threshold", "Scale",
 )
 # Types built from an input shape (everything except Input/Output and the routing nodes).
@@ -188,6 +188,12 @@ def _prelu(draw, rng, dtype, shape):
     return ir.PReLU(weight=_arr(rng, n, dtype, 0.0, 0.5), features=_features(draw, shape))
 
 
+def _clamp(draw, rng, dtype, shape):
+    low, high = sorted(draw(st.lists(_finite, min_size=2, max_size=2)))
+    bounds = draw(st.sampled_from([(low, high), (low, None), (None, high)]))
+    return ir.Clamp(*bounds, features=_features(draw, shape))
+
+
 def _simple(cls, **fields: Callable) -> Callable:
     """A builder for a features-only primitive with extra fields drawn from the given strategies."""
 
@@ -220,6 +226,7 @@ BUILDERS: dict[str, tuple[Sequence[int], Callable]] = {
     "SumPool2d": ((3,), lambda d, r, t, s: _pool(d, r, t, s, ir.SumPool2d)),
     "Pad": ((2, 3), _pad),
     "ReLU": ((1, 2, 3), _simple(ir.ReLU, negative_slope=st.sampled_from([0.0, 0.01, 0.2]))),
+    "Clamp": ((1, 2, 3), _clamp),
     "Sigmoid": ((1, 2, 3), _simple(ir.Sigmoid)),
     "Tanh": ((1, 2, 3), _simple(ir.Tanh)),
     "GELU": ((1, 2, 3), _simple(ir.GELU, approximate=st.booleans())),

@@ -155,6 +155,14 @@ def test_elementwise_activations():
     close(run(ir.GELU(approximate=True), x), tanh_gelu)
 
 
+@pytest.mark.parametrize("low,high", [(0.0, 6.0), (-1.0, 1.0), (-0.3, None), (None, 0.7), (0.5, 0.5)])
+def test_clamp_is_torch_clamp(low, high):
+    x = rand(3, 4, 5, scale=4.0)
+    got = run(ir.Clamp(low, high), x)
+    assert torch.equal(torch.from_numpy(got), torch.clamp(torch.from_numpy(x), low, high))
+    np.testing.assert_array_equal(got, np.clip(x, *(None if b is None else np.float32(b) for b in (low, high))))
+
+
 def test_prelu_on_channel_dim():
     x = rand(2, 3, 4, 4)
     w = np.array([0.1, 0.2, 0.3], np.float32)

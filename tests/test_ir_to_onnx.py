@@ -302,3 +302,21 @@ def test_ceil_mode_pooling_where_onnx_and_torch_rules_differ(node, shape) -> Non
     )
     graph.nodes["output"] = ir.Output(graph.infer_shapes()["pool"])
     check_graph(graph)
+
+
+def test_clamp_is_a_standard_clip_and_round_trips_exactly() -> None:
+    clamps = {"relu6": ir.Clamp(0.0, 6.0), "low": ir.Clamp(-0.3, None, features=(3, 4)), "high": ir.Clamp(None, 0.7)}
+    names = ["input", *clamps, "output"]
+    graph = ir.Graph({"input": ir.Input((3, 4)), **clamps, "output": ir.Output((3, 4))}, list(zip(names, names[1:])))
+    model = check_graph(graph)
+    assert [(n.op_type, n.domain) for n in model.graph.node][:3] == [("Clip", "")] * 3
+    assert converters.onnx_to_ir(model).equals(graph)
+    x = (np.random.default_rng(3).standard_normal((2, 3, 4)) * 5).astype(np.float32)
+    got = OrtExecutor(model)(x)
+    want = np.clip(np.clip(np.clip(x, 0, 6), np.float32(-0.3), None), None, np.float32(0.7))
+    np.testing.assert_array_equal(got, want)
+    del model.metadata_props[:]  # a plain ONNX model now: the standard Clip importer reads the same clamps
+    plain = converters.onnx_to_ir(model)
+    assert [(type(n).__name__, n.params().get("min_value"), n.params().get("max_value")) for n in plain.nodes.values()
+            if isinstance(n, ir.Clamp)] == [("Clamp", 0.0, 6.0), ("Clamp", float(np.float32(-0.3)), None),
+                                           ("Clamp", None, float(np.float32(0.7)))]

@@ -145,3 +145,43 @@ def test_legacy_and_dynamo_exports_give_the_same_module_names(net):
     assert legacy == dynamo
     if net is Squeeze:
         assert {"features.3.squeeze.0", "features.3.e3.0", "features.3.cat", "classifier.1"} <= set(legacy)
+
+
+def conv_bn_relu6(cin, cout, k=3, stride=1, groups=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, 3x3 depthwise, linear 1x1 projection, residual when shapes match."""
+
+    def __init__(self, cin, cout, stride, expand=4):
+        super().__init__()
+        hidden = cin * expand
+        self.residual = stride == 1 and cin == cout
+        self.conv = nn.Sequential(conv_bn_relu6(cin, hidden, 1), conv_bn_relu6(hidden, hidden, 3, stride, hidden),
+                                  nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(conv_bn_relu6(3, 8, stride=2), InvertedResidual(8, 8, 1),
+                                      InvertedResidual(8, 12, 2), conv_bn_relu6(12, 16, 1))
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(16, 10), nn.Hardtanh(-2.0, 2.0))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
+@pytest.mark.parametrize("opset,dynamo", [(9, False), (13, False), (18, True)])
+def test_mobilenet_block_with_relu6_and_depthwise_conv(opset, dynamo):
+    m = _random_bn(MobileNet())
+    x = torch.randn(2, 3, 16, 16)
+    graph = check(_export(m, x, opset, dynamo), (2, 3, 16, 16), rtol=1e-4, atol=1e-5)
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    assert kinds.count("Clamp") == 7 and "ReLU" not in kinds and "Skip" in kinds
+    assert any(n.groups == n.weight.shape[0] > 1 for n in graph.nodes.values() if type(n).__name__ == "Conv2d")

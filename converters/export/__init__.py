@@ -22,7 +22,7 @@ Convention of the models `converters.ir_to_onnx` writes (what `onnx_to_ir` reads
 - Model ``metadata_props``: ``talon.edges`` (JSON list of [src, dst] in graph edge order),
   ``talon.metadata`` (graph metadata, when non-empty), ``talon.format`` (``"1"``).
 - Ops: standard where exact (Gemm, Conv, MaxPool, AveragePool, Resize, Flatten/Reshape, Relu, LeakyRelu,
-  Sigmoid, Tanh, Softmax, Gelu, Elu, PRelu, BatchNormalization, LayerNormalization, Dropout, Sum, Concat,
+  Clip, Sigmoid, Tanh, Softmax, Gelu, Elu, PRelu, BatchNormalization, LayerNormalization, Dropout, Sum, Concat,
   Identity, Mul for Scale, Pad), talon ops for LIF, IF, LI, Integrator, CubaLIF, Threshold, SpikingAffine,
   ChannelSplit, SepConv2d, SumPool2d and HybridRegion.
 """

@@ -1,9 +1,11 @@
-"""ReLU -> Relu / LeakyRelu, Sigmoid, Tanh, Softmax (axis with batch), GELU -> Gelu, ELU -> Elu, PReLU -> PRelu,
-Scale -> Mul."""
+"""ReLU -> Relu / LeakyRelu, Clamp -> Clip, Sigmoid, Tanh, Softmax (axis with batch), GELU -> Gelu, ELU -> Elu,
+PReLU -> PRelu, Scale -> Mul."""
 
 from __future__ import annotations
 
-from talon.ir.primitives import ELU, GELU, PReLU, ReLU, Scale, Sigmoid, Softmax, Tanh
+import numpy as np
+
+from talon.ir.primitives import ELU, GELU, Clamp, PReLU, ReLU, Scale, Sigmoid, Softmax, Tanh
 
 from .context import EmitContext
 from .neurons import _params
@@ -16,6 +18,15 @@ def emit_relu(ctx: EmitContext, name: str, node: ReLU) -> None:
         ctx.emit(name, "LeakyRelu", [ctx.input(name)], alpha=node.negative_slope)
     else:
         ctx.emit(name, "Relu", [ctx.input(name)])
+
+
+@register(Clamp)
+def emit_clamp(ctx: EmitContext, name: str, node: Clamp) -> None:
+    """Clip with float32 bound inputs; an absent bound is the empty input name."""
+    inputs = [ctx.input(name)]
+    for suffix, bound in (("min", node.min_value), ("max", node.max_value)):
+        inputs.append("" if bound is None else ctx.const(name, suffix, np.float32(bound)))
+    ctx.emit(name, "Clip", inputs)
 
 
 @register(Sigmoid, Tanh)

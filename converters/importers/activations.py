@@ -1,5 +1,5 @@
 """Elementwise activations: Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Softmax (each opset's axis rule), Gelu
-(and the Erf pattern exporters write for it), Elu, and Clip to [0, inf) as ReLU."""
+(and the Erf pattern exporters write for it), Elu, and Clip (to [0, inf) as ReLU, other bounds as Clamp)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import onnx_ir as ir
 
-from talon.ir import ELU, GELU, PReLU, ReLU, Sigmoid, Softmax, Tanh
+from talon.ir import ELU, GELU, Clamp, PReLU, ReLU, Sigmoid, Softmax, Tanh
 
 from .context import Alias, Fusion, NodeContext, Unsupported, constant
 from .registry import fusion, importer
@@ -84,16 +84,18 @@ def _bound(ctx: NodeContext, slot: int, attr: str, default: float) -> float:
 
 
 @importer("Clip", since=6)
-def clip(ctx: NodeContext) -> ReLU | Alias:
-    """Clip(x, 0, +inf) is ReLU; unbounded Clip is the identity. Other bounds (ReLU6) have no IR primitive."""
+def clip(ctx: NodeContext) -> Clamp | ReLU | Alias:
+    """Clip(x, 0, +inf) is ReLU, an unbounded Clip the identity, any other Clamp (ReLU6, Hardtanh; Clamp
+    refuses NaN and min > max); a bound at or beyond float32's largest value clips no finite value: no bound."""
+    float_max = float(np.finfo(np.float32).max)
     low = _bound(ctx, 1, "min", -math.inf)
     high = _bound(ctx, 2, "max", math.inf)
-    float_max = float(np.finfo(np.float32).max)
-    if high >= float_max and low <= -float_max:
+    low, high = (None if low <= -float_max else low), (None if high >= float_max else high)
+    if low is None and high is None:
         return Alias(0)
-    if high >= float_max and low == 0.0:
+    if low == 0.0 and high is None:
         return ReLU()
-    raise Unsupported(f"clipping to [{low}, {high}] has no TALON IR primitive (only [0, inf) maps, to ReLU)")
+    return Clamp(min_value=low, max_value=high)
 
 
 @importer("Gelu", since=20)

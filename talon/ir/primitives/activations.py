@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -16,6 +17,26 @@ class ReLU(Node):
 
     features: int = param("dims", None)
     negative_slope: float = param("float", 0.0)
+
+
+@register_primitive
+class Clamp(Node):
+    """min(max(x, min_value), max_value), a bound of None being no bound (ReLU6 is Clamp(0, 6), Hardtanh
+    Clamp(-1, 1)); at least one bound, each finite, so that every clamp has one form."""
+
+    min_value: float = param("float", None)
+    max_value: float = param("float", None)
+    features: int = param("dims", None)
+
+    def validate(self) -> None:
+        if self.min_value is None and self.max_value is None:
+            raise self.fail("max_value", "a clamp needs at least one bound (without any it is the identity)")
+        for name in ("min_value", "max_value"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise self.fail(name, f"must be finite (None means unbounded), got {value}")
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise self.fail("max_value", f"{self.max_value} is below min_value {self.min_value}")
 
 
 @register_primitive
