@@ -47,7 +47,7 @@ def scale_by_constant(ctx: NodeContext, constant_slots: tuple[int, ...], recipro
             factor = _feature_factor(value, dims(inputs[data]))
             if np.all(factor == 1):
                 return Alias(data)
-            if reciprocal and not np.all(np.frexp(factor)[0] == 0.5):  # 1/c is exact only for powers of two
+            if reciprocal and not np.all(np.abs(np.frexp(factor)[0]) == 0.5):  # 1/c is exact only for powers of two
                 warnings.warn(f"{ctx.node.op_type} node {ctx.node.name!r}: x / c imported as Scale(1 / c), which can "
                               "differ from the quotient by about one float32 rounding", ApproximationWarning,
                               stacklevel=2)

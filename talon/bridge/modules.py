@@ -323,6 +323,21 @@ class PadModule(nn.Module):
         return f"padding={self.padding}, value={self.value}"
 
 
+class ClampModule(nn.Module):
+    """torch.clamp(x, min_value, max_value); a bound of None is no bound (exports as ONNX Clip)."""
+
+    def __init__(self, min_value: float | None = None, max_value: float | None = None):
+        super().__init__()
+        self.min_value = None if min_value is None else float(min_value)
+        self.max_value = None if max_value is None else float(max_value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, self.min_value, self.max_value)
+
+    def extra_repr(self) -> str:
+        return f"min_value={self.min_value}, max_value={self.max_value}"
+
+
 def _loaded(module: nn.Module, **values: np.ndarray) -> nn.Module:
     """The module with its named parameters and buffers overwritten by IR arrays (cast to their dtype)."""
     with torch.no_grad():
@@ -426,6 +441,11 @@ def _skip(node: ir.Skip) -> nn.Module:
 @register_module(ir.ReLU)
 def _relu(node: ir.ReLU) -> nn.Module:
     return nn.LeakyReLU(node.negative_slope) if node.negative_slope != 0.0 else nn.ReLU()
+
+
+@register_module(ir.Clamp)
+def _clamp(node: ir.Clamp) -> nn.Module:
+    return ClampModule(node.min_value, node.max_value)
 
 
 @register_module(ir.Softmax)

@@ -1,6 +1,6 @@
 """All built-in TALON IR primitives, registered by class name on import."""
 
-from .activations import ELU, GELU, PReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activations import ELU, GELU, Clamp, PReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Node, Shape, get_primitive, list_primitives, param, primitive_fields, register_primitive, values_equal
 from .conv import Conv1d, Conv2d, SepConv2d
 from .io import Input, Output
@@ -16,6 +16,6 @@ __all__ = [
     "Node", "Shape", "param", "register_primitive", "get_primitive", "list_primitives", "primitive_fields",
     "values_equal", "Input", "Output", "Affine", "SpikingAffine", "Conv1d", "Conv2d", "SepConv2d", "MaxPool2d",
     "AvgPool2d", "Upsample", "Flatten", "LIF", "IF", "Skip", "ChannelSplit", "Concat", "ReLU", "Sigmoid", "Tanh",
-    "Softmax", "GELU", "ELU", "PReLU", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "HybridRegion",
+    "Softmax", "GELU", "ELU", "PReLU", "Clamp", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "HybridRegion",
     "LI", "Integrator", "CubaLIF", "Threshold", "Scale", "SumPool2d", "Pad",
 ]
