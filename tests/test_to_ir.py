@@ -1,4 +1,4 @@
-"""bridge.to_ir: the tutorial's printed structure, exact round trips of torch models, neurons, custom_map."""
+"""bridge.to_ir (the tutorial's sections 1 and 3 are in test_tutorial_sections.py): exact round trips of torch models, neurons, custom_map."""
 
 import numpy as np
 import pytest
@@ -9,32 +9,8 @@ import torch.nn.functional as F
 from talon import bridge, ir
 
 
-class SimpleSNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 128)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        return self.fc2(self.relu(self.fc1(x)))
-
-
 def _structure(graph):
     return [f"{name}: {type(node).__name__}" for name, node in graph.nodes.items()]
-
-
-def test_tutorial_sections_1_and_3():
-    torch.manual_seed(0)
-    model, sample = SimpleSNN(), torch.randn(1, 784)
-    graph = bridge.to_ir(model, sample)
-    assert (len(graph.nodes), len(graph.edges)) == (5, 4)
-    assert _structure(graph) == ["input: Input", "fc1: Affine", "relu: ReLU", "fc2: Affine", "output: Output"]
-    with torch.no_grad():
-        assert (bridge.ir_to_torch(graph)(sample) - model(sample)).abs().max().item() == 0.0
-    spiking = bridge.to_ir(model, sample, spiking=True, weight_bits=8, accumulator_bits=16)
-    assert _structure(spiking) == ["input: Input", "fc1: SpikingAffine", "relu: ReLU", "fc2: SpikingAffine", "output: Output"]
-    assert all((n.weight_bits, n.accumulator_bits) == (8, 16) for n in spiking.nodes.values() if isinstance(n, ir.SpikingAffine))
 
 
 class Block(nn.Module):

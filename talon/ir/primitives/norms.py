@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar, Sequence
 
 import numpy as np
@@ -9,10 +10,18 @@ import numpy as np
 from .base import Node, Shape, check_choice, check_positive, check_shape, param, register_primitive
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class _BatchNorm(Node):
     """Inference batch norm over dim 1 (channels): (x - mean) / sqrt(var + eps) * weight + bias."""
 
     spatial_ranks: ClassVar[tuple[int, ...]] = ()
+    num_features: int = param("int")
+    running_mean: np.ndarray = param("array")
+    running_var: np.ndarray = param("array")
+    weight: np.ndarray = param("array", None)
+    bias: np.ndarray = param("array", None)
+    eps: float = param("float", 1e-5)
+    momentum: float = param("float", 0.1)
 
     def validate(self) -> None:
         check_positive(self, "num_features", self.num_features)
@@ -38,13 +47,6 @@ class BatchNorm1d(_BatchNorm):
     """Batch norm over (C,) or (C, L) inputs."""
 
     spatial_ranks = (1, 2)
-    num_features: int = param("int")
-    running_mean: np.ndarray = param("array")
-    running_var: np.ndarray = param("array")
-    weight: np.ndarray = param("array", None)
-    bias: np.ndarray = param("array", None)
-    eps: float = param("float", 1e-5)
-    momentum: float = param("float", 0.1)
 
 
 @register_primitive
@@ -52,13 +54,6 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over (C, H, W) inputs."""
 
     spatial_ranks = (3,)
-    num_features: int = param("int")
-    running_mean: np.ndarray = param("array")
-    running_var: np.ndarray = param("array")
-    weight: np.ndarray = param("array", None)
-    bias: np.ndarray = param("array", None)
-    eps: float = param("float", 1e-5)
-    momentum: float = param("float", 0.1)
 
 
 @register_primitive
