@@ -49,15 +49,18 @@ class GraphExecutor(ExecutorModule):
         self.graph = graph
         self.return_state = return_state
         order = [n for n in graph.topological_order() if n not in graph.inputs]
-        self._plan = Plan(graph.inputs, order, modules, graph.edges)
+        self._plan = Plan(graph.inputs, order, modules, graph.edges, fixed_features=True)
         self.input_names: list[str] = graph.inputs
         self.output_names: list[str] = graph.outputs
         self.state_names: list[str] = self._plan.state_names
         self._input_shapes = [torch.Size(shapes[n]) for n in self.input_names]
-        self._input_slots = [self._plan.output_slot(n) for n in self.input_names]
         self._output_slots = [self._plan.output_slot(n) for n in self.output_names]
+        # a chain from the single input to the single output runs by Plan.run_chain when plan.direct()
+        self._chain = self._plan.chain is not None and self._output_slots == [self._plan.chain_output]
         self._state_shapes: list[torch.Size] = []
         self._batched_state_shapes: dict[int, list[torch.Size]] = {}
+        # full shapes of single input tensors accepted before -> the state shapes for their batch
+        self._accepted: dict[torch.Size, list[torch.Size]] = {}
         for name, module in zip(self.state_names, self._plan.state_modules):
             shape = torch.Size(shapes[name])
             if hasattr(module, "fit"):
@@ -65,54 +68,76 @@ class GraphExecutor(ExecutorModule):
             self._state_shapes.append(shape)
         self.eval()
 
-    # -- state and outputs -----------------------------------------------------------------------------
-    def _states(self, state: Mapping[str, Any] | None, batch: int) -> list[tuple]:
-        """Internal state tuples from a user state dict, each membrane checked as [batch, *neuron shape]."""
-        if not state:
-            return self._plan.import_state(None, self.dtype)
+    # -- checks and outputs ----------------------------------------------------------------------------
+    def _inputs(self, x: Tensors) -> tuple[list[torch.Tensor], list[torch.Size]]:
+        """The checked input tensors of one timestep and the membrane shapes [batch, *neuron shape] of the
+        state; remembers the shape of a single input tensor, which the next calls check by a dict lookup."""
+        inputs = take_inputs(x, self.input_names, self._input_shapes, self.dtype)
+        state_shapes = self._batch_state_shapes(inputs[0].shape[0])
+        if inputs[0] is x:
+            self._accepted[x.shape] = state_shapes
+        return inputs, state_shapes
+
+    def _batch_state_shapes(self, batch: int) -> list[torch.Size]:
+        """The membrane shapes [batch, *neuron shape] of the stateful nodes, computed once per batch size."""
         shapes = self._batched_state_shapes.get(batch)
         if shapes is None:
             shapes = self._batched_state_shapes[batch] = [torch.Size((batch, *s)) for s in self._state_shapes]
-        return self._plan.import_state(state, self.dtype, shapes)
+        return shapes
 
-    def _outputs(self, values: list[torch.Tensor]) -> Tensors:
-        if len(values) == 1:
-            return values[0]
-        return dict(zip(self.output_names, values))
+    def _outputs(self, values: list) -> Tensors:
+        """The output tensor, or the dict of outputs by name, read from one timestep's slot values."""
+        if len(self._output_slots) == 1:
+            return values[self._output_slots[0]]
+        return {name: values[s] for name, s in zip(self.output_names, self._output_slots)}
 
     # -- running --------------------------------------------------------------------------------------
     def forward(self, x: Tensors, state: Mapping[str, Any] | None = None):
         """One timestep: the output(s), and with return_state the next state dict."""
-        inputs = take_inputs(x, self.input_names, self._input_shapes, self.dtype)
-        states = self._states(state, inputs[0].shape[0])
-        vals: list = [None] * self._plan.num_slots
-        for slot, t in zip(self._input_slots, inputs):
-            vals[slot] = t
-        self._plan.run(vals, states, self._plan.current_steps())
-        out = self._outputs([vals[s] for s in self._output_slots])
+        plan = self._plan
+        # the common call, one tensor of a shape and dtype accepted before, is checked by one dict lookup
+        state_shapes = self._accepted.get(x.shape) if type(x) is torch.Tensor and x.dtype == self.dtype else None
+        if state_shapes is None:
+            inputs, state_shapes = self._inputs(x)
+        else:
+            inputs = [x]
+        states = plan.import_state(state, self.dtype, state_shapes)
+        direct = plan.direct()
+        if direct and self._chain:
+            out = plan.run_chain(inputs[0], states)
+        else:
+            out = self._step(plan, inputs, states, direct)
         if self.return_state:
-            return out, self._plan.export_state(states)
+            return out, plan.export_state(states)
         return out
+
+    def _step(self, plan: Plan, inputs: list[torch.Tensor], states: list[tuple], direct: bool) -> Tensors:
+        """The output(s) of one timestep by plan.run, over the fast steps when `direct` (plan.direct()) or
+        else the module calls; updates `states` in place."""
+        vals = inputs + plan.unset
+        plan.run(vals, states, plan.fast_steps if direct else plan.steps)
+        return self._outputs(vals)
 
     def run_sequence(self, xs: Tensors, state: Mapping[str, Any] | None = None):
         """T timesteps over inputs shaped [T, batch, ...]: outputs stacked to [T, batch, ...] (and the final state)."""
+        plan = self._plan
         seqs = take_inputs(xs, self.input_names, self._input_shapes, self.dtype, lead=2)
         steps = {t.shape[0] for t in seqs}
         if len(steps) != 1 or 0 in steps:
             raise InputError(f"inputs must share one non-zero number of timesteps, got {sorted(steps)}")
-        states = self._states(state, seqs[0].shape[1])
-        collected: list[list[torch.Tensor]] = [[] for _ in self._output_slots]
-        n, run, plan_steps = self._plan.num_slots, self._plan.run, self._plan.current_steps()
-        for t in range(steps.pop()):
-            vals: list = [None] * n
-            for slot, seq in zip(self._input_slots, seqs):
-                vals[slot] = seq[t]
-            run(vals, states, plan_steps)
-            for acc, slot in zip(collected, self._output_slots):
-                acc.append(vals[slot])
-        out = self._outputs([torch.stack(acc) for acc in collected])
+        states = plan.import_state(state, self.dtype, self._batch_state_shapes(seqs[0].shape[1]))
+        direct = plan.direct()
+        # iterating a tensor unbinds its time dim once, cheaper than indexing it at each timestep
+        if direct and self._chain:
+            outs = [plan.run_chain(x, states) for x in seqs[0]]
+        else:
+            outs = [self._step(plan, list(inputs), states, direct) for inputs in zip(*seqs)]
+        if isinstance(outs[0], dict):
+            out = {name: torch.stack([o[name] for o in outs]) for name in self.output_names}
+        else:
+            out = torch.stack(outs)
         if self.return_state:
-            return out, self._plan.export_state(states)
+            return out, plan.export_state(states)
         return out
 
     def extra_repr(self) -> str:
