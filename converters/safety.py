@@ -65,7 +65,8 @@ def _resolve(base_dir: str, tensor: TensorProto) -> str:
     if os.path.normpath(location).split(os.sep)[0] == os.pardir:
         raise refuse("points outside the folder")
     path = os.path.join(base_dir, location)
-    if os.path.islink(path) or os.path.realpath(path) != os.path.join(os.path.realpath(base_dir), os.path.normpath(location)):
+    expected = os.path.join(os.path.realpath(base_dir), os.path.normpath(location))
+    if os.path.islink(path) or os.path.realpath(path) != expected:
         raise refuse("goes through a symbolic link")
     if not os.path.isfile(path):
         raise refuse("is not an existing regular file")

@@ -1,0 +1,42 @@
+"""A short fuzz run (tools/fuzz.py) per target: mutated .t1c files and ONNX models fed to ir.read,
+ir_to_torch (+ one call), onnx_to_ir and OrtExecutor (+ one call). No case may hang, crash the
+interpreter or open a file outside its folder, and only documented exceptions may come out
+(tools/fuzzing/targets.py lists them). The long run is benchmarks/fuzz_long.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from fuzzing import runner, seeds  # noqa: E402
+from fuzzing.targets import TARGETS  # noqa: E402
+
+CASES = 300
+
+
+def test_seed_corpus_is_valid():
+    seeds.check_seeds()
+
+
+@pytest.mark.parametrize("target", ["t1c", "onnx"])
+def test_cases_are_deterministic_by_seed(tmp_path: Path, target: str):
+    made = []
+    for run in range(2):
+        case_dir = tmp_path / str(run)
+        case_dir.mkdir()
+        case = TARGETS[target].make(runner.case_rng(5, target, 17), str(case_dir))
+        made.append(Path(case).read_bytes() if isinstance(case, str) else case.SerializeToString())
+    assert made[0] == made[1]
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_short_fuzz_run(target: str):
+    """No hang, crash or escape (checked first), then no undocumented exception; the message lists each kind."""
+    report = runner.run([target], range(CASES), seed=0, workers=2, timeout=15)[target]
+    assert sum(report.counts.values()) == CASES
+    assert report.counts["harness"] <= CASES // 20, report.format()  # mutations libraries refuse to build stay rare
+    assert (report.counts["hang"], report.counts["crash"], report.counts["escape"]) == (0, 0, 0), report.format()
+    assert report.counts["undocumented"] == 0, report.format()
