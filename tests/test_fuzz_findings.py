@@ -4,6 +4,10 @@ executors; ValueError subclasses for OrtExecutor), never another exception, a ha
 
 from __future__ import annotations
 
+import math
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import onnx
@@ -17,7 +21,7 @@ from converters import ir_to_onnx, onnx_to_ir
 from onnx_ops import OrtExecutor
 from talon import ir
 from talon.bridge import ir_to_torch
-from talon.ir.errors import TalonError, TalonFormatError
+from talon.ir.errors import PrimitiveError, TalonError, TalonFormatError
 
 F = TensorProto.FLOAT
 
@@ -41,12 +45,64 @@ def test_t1c_dataset_declaring_a_huge_shape_is_refused(tmp_path, shape):
         ir.read(path)
 
 
+def _replace_weight(path, make) -> None:
+    """Swap the Affine's weight dataset for what `make(node_group)` creates."""
+    with h5py.File(path, "r+") as f:
+        del f["graph/nodes/fc/weight"]
+        make(f["graph/nodes/fc"])
+
+
+def test_t1c_compressed_dataset_is_refused(tmp_path):
+    path = tmp_path / "gzip.t1c"
+    _affine_file(path)
+    _replace_weight(path, lambda g: g.create_dataset("weight", data=np.ones((2, 3), np.float32), compression="gzip"))
+    with pytest.raises(TalonFormatError, match="'fc'.*'weight'.*filters"):
+        ir.read(path)
+
+
+def test_t1c_float_type_without_a_numpy_equivalent_is_refused(tmp_path):
+    path = tmp_path / "ebias.t1c"
+    _affine_file(path)
+    float_type = h5py.h5t.IEEE_F32LE.copy()
+    float_type.set_ebias(2**20)  # no numpy float has the range: h5py raises "Insufficient precision"
+    _replace_weight(path, lambda g: h5py.h5d.create(g.id, b"weight", float_type, h5py.h5s.create_simple((2, 3))))
+    with pytest.raises(TalonFormatError, match="'fc'.*'weight'.*datatype"):
+        ir.read(path)
+
+
+def test_t1c_corrupt_global_heap_is_refused_without_hanging(tmp_path):
+    # libhdf5 loops forever on a heap object that does not advance (free space of size 0); every string
+    # lives in that heap, so reading any of them hangs unless the collection is checked first
+    path = tmp_path / "heap.t1c"
+    _affine_file(path)
+    data = bytearray(path.read_bytes())
+    first_object = data.index(b"GCOL") + 16  # after the collection header: index, refs, reserved, size
+    data[first_object:first_object + 2] = b"\0\0"
+    data[first_object + 8:first_object + 16] = b"\0" * 8
+    path.write_bytes(bytes(data))
+    code = f"from talon import ir\ntry:\n    ir.read({str(path)!r})\nexcept ir.TalonFormatError as e:\n    print(e)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "global heap at" in done.stdout and "is corrupt" in done.stdout, done.stdout + done.stderr
+
+
 # -- the torch executor on graphs whose values are valid but extreme ------------------------------------
 def test_elu_alpha_beyond_float32_is_refused_before_running():
-    graph = ir.Graph({"input": ir.Input((3,)), "elu": ir.ELU(alpha=1e308), "output": ir.Output((3,))},
-                     [("input", "elu"), ("elu", "output")])
-    with pytest.raises(TalonError, match="alpha"):
+    with pytest.raises(TalonError, match="alpha"):  # refused when the node is built (float fields fit float32)
+        graph = ir.Graph({"input": ir.Input((3,)), "elu": ir.ELU(alpha=1e308), "output": ir.Output((3,))},
+                         [("input", "elu"), ("elu", "output")])
         ir_to_torch(graph)(-torch.ones(2, 3))
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e39])
+def test_float_fields_beyond_float32_are_refused_naming_the_field(value):
+    with pytest.raises(PrimitiveError, match="ReLU.negative_slope"):
+        ir.ReLU(negative_slope=value)
+
+
+def test_pad_value_may_be_infinite_but_not_nan():
+    assert ir.Pad(padding=(1, 1), value=-math.inf).value == -math.inf  # what max-pool importers pad with
+    with pytest.raises(PrimitiveError, match="Pad.value"):
+        ir.Pad(padding=(1, 1), value=math.nan)
 
 
 def test_flattening_a_shape_whose_size_overflows_int64_is_refused():

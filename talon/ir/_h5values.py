@@ -13,8 +13,9 @@ the width of their longest item.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -54,15 +55,27 @@ class Stored:
     """A dataset opened at HDF5's low level: h5py's high-level objects cost ~100 us each, which
     would dominate reading a file of many small datasets."""
 
-    def __init__(self, dsid: h5d.DatasetID):
+    def __init__(self, dsid: h5d.DatasetID, max_bytes: int, check_heap: Callable[[h5d.DatasetID, int], None]):
+        """BadValue when h5py cannot map the datatype or the declared size exceeds `max_bytes` (the file's
+        size: the format stores data unfiltered, so a larger dataset is corrupt and must not be allocated).
+        `check_heap(dsid, count)` vets the global heap a vlen string dataset points into before it is read."""
         self.id = dsid
-        self.dtype = dsid.dtype
+        self.check_heap = check_heap
+        try:
+            self.dtype = dsid.dtype
+        except ValueError as exc:  # a corrupt float type: "Insufficient precision in available types ..."
+            raise BadValue(f"has an unreadable datatype ({exc})") from None
         self.shape = None if dsid.get_space().get_simple_extent_type() == h5s.NULL else dsid.shape
         self.is_str = h5py.check_string_dtype(self.dtype) is not None
         self.ndim = None if self.shape is None else len(self.shape)
+        size = 0 if self.shape is None else math.prod(self.shape) * self.dtype.itemsize
+        if size > max_bytes:
+            raise BadValue(f"declares shape {self.shape} ({size} bytes), more than the whole file ({max_bytes} bytes)")
 
     def read(self) -> np.ndarray:
         """The whole dataset as an array of its own dtype (0-d for a scalar)."""
+        if self.is_str and h5py.check_string_dtype(self.dtype).length is None:
+            self.check_heap(self.id, math.prod(self.shape))
         out = np.empty(self.shape, self.dtype)
         self.id.read(h5s.ALL, h5s.ALL, out)
         return out

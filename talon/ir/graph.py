@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import GraphError, PrimitiveError
 from .primitives import Input, Node, Output
-from .primitives.base import Shape, values_equal
+from .primitives.base import MAX_NUMEL, Shape, numel, values_equal
 
 Edge = tuple[str, str]
 
@@ -172,6 +172,9 @@ class Graph:
                 shapes = node.output_shapes(in_shapes)
             except PrimitiveError as exc:
                 raise GraphError(f"node {name!r}: {exc}") from exc
+            for shape in shapes:
+                if numel(shape) > MAX_NUMEL:
+                    raise GraphError(f"node {name!r}: output shape {tuple(shape)} has more than 2**63-1 elements")
             result[name] = list(shapes) if node.multi_output else tuple(shapes[0])
         return result
 

@@ -24,6 +24,7 @@ import numpy as np
 from h5py import h5d, h5g, h5l, h5o
 
 from ._atomic import atomic_h5_file
+from ._gheap import HeapCheck
 from ._h5values import (
     BadValue, Stored, decode_field, decode_metadata_value, encode_field, encode_metadata, encode_str, escape_name,
     unescape_name,
@@ -140,7 +141,10 @@ def read(path: str | os.PathLike) -> Graph:
 
     Raises FileNotFoundError for a missing file and TalonFormatError (naming the file and, where
     it applies, the node and field) for anything else that is not a valid .t1c file. Reading never
-    executes code and never follows soft or external links or external storage.
+    executes code and never follows soft or external links or external storage. Filtered datasets and
+    ones declaring more bytes than the file are refused unread. The global heap holding vlen strings
+    is checked in Python first (libhdf5 can loop forever on a corrupt one), for contiguous string
+    datasets only: a corrupt heap behind a compact or chunked one (never written by h5py) can still hang.
     """
     name = os.fspath(path)
     if not os.path.exists(name):
@@ -149,15 +153,16 @@ def read(path: str | os.PathLike) -> Graph:
         h5 = h5py.File(name, "r")
     except OSError as exc:
         raise TalonFormatError(name, f"not a readable HDF5 file ({exc})") from None
-    with h5:
-        return _Reader(name).graph(h5)
+    with h5, open(name, "rb") as raw:
+        return _Reader(name, HeapCheck(h5.id, raw)).graph(h5)
 
 
 class _Reader:
     """Decodes one open file with HDF5's low-level objects; every failure is a TalonFormatError."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, heap: HeapCheck):
         self.path = path
+        self.heap = heap  # also knows the file's size: no dataset of this unfiltered format can declare more
 
     def fail(self, message: str, node: str | None = None, field: str | None = None) -> TalonFormatError:
         return TalonFormatError(self.path, message, node=node, field=field)
@@ -175,24 +180,25 @@ class _Reader:
                 plist = obj.get_create_plist()
                 if plist.get_layout() == h5d.VIRTUAL or plist.get_external_count():
                     raise self.fail(f"{where}/{key} stores its data outside the file; refused", node, key)
-                obj = Stored(obj)
+                if plist.get_nfilters():
+                    raise self.fail(f"{where}/{key} uses HDF5 filters (compression); the format has none", node, key)
+                obj = self.guard(lambda: Stored(obj, self.heap.size, self.heap), node, key)
             out[key] = obj
         return out
 
     def guard(self, action: Callable[[], Any], node: str | None = None, field: str | None = None) -> Any:
-        """Run a read, turning HDF5 errors (truncated or corrupt data) into TalonFormatError."""
+        """Run a read, turning HDF5 errors (truncated or corrupt data) and BadValue into TalonFormatError."""
         try:
             return action()
+        except BadValue as exc:
+            raise self.fail(str(exc), node, field) from None
         except (OSError, RuntimeError, KeyError) as exc:
             raise self.fail(f"cannot read ({exc})", node, field) from None
 
     def value(self, decode: Callable[[Stored], Any], obj: Any, node: str | None, field: str) -> Any:
         if not isinstance(obj, Stored):
             raise self.fail("expected a dataset, got a group", node, field)
-        try:
-            return self.guard(lambda: decode(obj), node, field)
-        except BadValue as exc:
-            raise self.fail(str(exc), node, field) from None
+        return self.guard(lambda: decode(obj), node, field)
 
     def group(self, members: dict[str, Any], key: str, where: str, node: str | None = None) -> dict[str, Any]:
         """Members of a required subgroup."""

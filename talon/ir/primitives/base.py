@@ -22,16 +22,23 @@ Shape = tuple[int, ...]
 # its dtype, "dims" an int or a tuple of ints (feature counts), the rest are Python scalars.
 KINDS = ("array", "ints", "int", "float", "bool", "str", "dims")
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # "float" fields beyond it overflow every float32 executor
+MAX_NUMEL = 2**63 - 1  # element count of the largest tensor a shape may describe (int64 sizes)
+
 RESERVED_FIELDS = ("type", "metadata")  # names the .t1c node group uses itself
 
 _PRIMITIVES: dict[str, type["Node"]] = {}
 
 
-def param(kind: str, default: Any = dataclasses.MISSING, *, optional: bool = False, length: int | None = None):
-    """Declare a primitive field of a given kind; `length` expands a scalar to an n-tuple for "ints"."""
+def param(
+    kind: str, default: Any = dataclasses.MISSING, *, optional: bool = False, length: int | None = None,
+    infinite: bool = False,
+):
+    """Declare a primitive field of a given kind; `length` expands a scalar to an n-tuple for "ints";
+    `infinite` lets a "float" field be +-inf (a pad value), other floats must be finite float32 values."""
     if kind not in KINDS:
         raise ValueError(f"unknown field kind {kind!r}")
-    meta = {"kind": kind, "optional": optional or default is None, "length": length}
+    meta = {"kind": kind, "optional": optional or default is None, "length": length, "infinite": infinite}
     if isinstance(default, (list, dict, np.ndarray)):
         raise TypeError("mutable defaults are not allowed")
     return dataclasses.field(default=default, metadata=meta)
@@ -100,7 +107,11 @@ def _canonical(primitive: str, f: dataclasses.Field, value: Any) -> Any:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
                 if not (isinstance(value, np.ndarray) and value.ndim == 0):
                     raise PrimitiveError(primitive, f.name, f"expected a number, got {value!r}")
-            return float(value)
+            number = float(value)
+            if not (abs(number) <= FLOAT32_MAX or math.isinf(number) and f.metadata["infinite"]):  # NaN too
+                limit = "within" if f.metadata["infinite"] else "finite and within"
+                raise PrimitiveError(primitive, f.name, f"must be {limit} float32 range, got {number}")
+            return number
         if kind == "bool":
             if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, (int, np.integer)) and value in (0, 1)):
                 raise PrimitiveError(primitive, f.name, f"expected a bool, got {value!r}")
@@ -237,5 +248,5 @@ def check_shape(node: Node, field: str, array: np.ndarray | None, shape: Shape) 
 
 
 def numel(shape: Sequence[int]) -> int:
-    """Product of a shape's dims."""
-    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+    """Product of a shape's dims, exact (Python ints: int64 would wrap silently)."""
+    return math.prod(int(d) for d in shape)

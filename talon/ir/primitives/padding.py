@@ -13,7 +13,7 @@ class Pad(Node):
     (left, right) for 1-D, (left, right, top, bottom) for 2-D. Negative padding (cropping) is refused."""
 
     padding: tuple = param("ints")
-    value: float = param("float", 0.0)
+    value: float = param("float", 0.0, infinite=True)  # -inf pads in front of a max pool
 
     def validate(self) -> None:
         if not self.padding or len(self.padding) % 2:
