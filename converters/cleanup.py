@@ -9,6 +9,9 @@ BatchNormalization into Conv: the IR keeps BatchNorm nodes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import onnx
 import onnx.version_converter
 import onnx_ir as ir
@@ -33,10 +36,7 @@ def upgrade_opset(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Bring a model older than MIN_OPSET up to it with onnx.version_converter; others are left as they are."""
     if default_opset(proto) >= MIN_OPSET:
         return proto
-    try:
-        return onnx.version_converter.convert_version(proto, MIN_OPSET)
-    except Exception as exc:  # the converter raises RuntimeError/ValueError subclasses from C++
-        raise ConversionError(f"cannot convert opset {default_opset(proto)} to {MIN_OPSET}: {exc}") from exc
+    return onnx.version_converter.convert_version(proto, MIN_OPSET)
 
 
 def _fold_constant_of_shape(node: ir.Node) -> bool | None:
@@ -44,13 +44,35 @@ def _fold_constant_of_shape(node: ir.Node) -> bool | None:
     return True if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") else None
 
 
-def clean(proto: onnx.ModelProto) -> ir.Model:
-    """Run the clean-up passes on a ModelProto and return the onnx_ir model to import."""
-    model = ir.serde.deserialize_model(upgrade_opset(proto))
-    common.RemoveInitializersFromInputsPass()(model)
-    common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
-    fold_constants(model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT, should_fold=_fold_constant_of_shape)
-    common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
-    common.RemoveUnusedNodesPass()(model)
-    common.ShapeInferencePass(strict_mode=False, data_prop=True)(model)
+@contextmanager
+def _stage(source: str, stage: str) -> Iterator[None]:
+    """Turn any library failure inside one clean-up stage into a ConversionError naming the model and stage."""
+    try:
+        yield
+    except ConversionError:
+        raise
+    except Exception as exc:  # onnx, onnx_ir and onnxscript raise ValueError/RuntimeError/SerdeError subclasses
+        raise ConversionError(f"{source}: {stage} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def clean(proto: onnx.ModelProto, folder: str | None = None, source: str = "the ONNX model") -> ir.Model:
+    """Run the clean-up passes on a ModelProto (external data, already checked, read from `folder`) and return
+    the onnx_ir model to import; `source` names the model in errors."""
+    with _stage(source, f"opset conversion to {MIN_OPSET}"):
+        proto = upgrade_opset(proto)
+    with _stage(source, "reading the model into onnx_ir"):
+        model = ir.serde.deserialize_model(proto)
+        if folder is not None:
+            ir.external_data.set_base_dir(model.graph, folder)
+        common.RemoveInitializersFromInputsPass()(model)
+        common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+    with _stage(source, "reading external data"):
+        ir.external_data.load_to_model(model)  # once, into owned arrays: the file may change later
+    with _stage(source, "constant folding"):
+        fold_constants(model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT,
+                       should_fold=_fold_constant_of_shape)
+        common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+        common.RemoveUnusedNodesPass()(model)
+    with _stage(source, "shape inference"):
+        common.ShapeInferencePass(strict_mode=False, data_prop=True)(model)
     return model

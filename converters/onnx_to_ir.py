@@ -20,6 +20,7 @@ from talon.ir.primitives import Node
 
 from .cleanup import clean
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
+from .safety import check_external_data
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import constant, dims
 from .importers.naming import Namer, sanitize
@@ -30,18 +31,27 @@ NEWEST_OPSET = onnx.defs.onnx_opset_version()
 SourceRef = tuple[str, int]  # (IR node name, output index)
 
 
-def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> onnx.ModelProto:
-    """A ModelProto from a ModelProto or a path (external data is read from beside the file)."""
+def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None]:
+    """The ModelProto (external data not loaded) and the folder its external data is read from (None for an
+    in-memory model); every external location is checked first, so nothing outside that folder is ever opened."""
     if isinstance(model_or_path, onnx.ModelProto):
-        return model_or_path
-    if isinstance(model_or_path, (str, os.PathLike)):
-        try:
-            return onnx.load(os.fspath(model_or_path))
-        except (OSError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:  # type: ignore[attr-defined]
-            raise ConversionError(f"{os.fspath(model_or_path)}: cannot read the ONNX model: {exc}") from exc
-        except Exception as exc:  # protobuf DecodeError and friends
-            raise ConversionError(f"{os.fspath(model_or_path)}: not an ONNX model: {exc}") from exc
-    raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+        check_external_data(model_or_path, None)
+        return model_or_path, None
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+    path = os.fspath(model_or_path)
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read the ONNX model: {exc}") from exc
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ConversionError(f"{path}: not an ONNX model: {exc}") from exc
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        check_external_data(proto, folder)
+    except ConversionError as exc:
+        raise ConversionError(f"{path}: {exc}") from exc
+    return proto, folder
 
 
 def onnx_to_ir(
@@ -57,11 +67,12 @@ def onnx_to_ir(
 
     Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
     """
-    proto = load_model(model_or_path)
+    proto, folder = load_model(model_or_path)
     if is_talon_export(proto) and not spiking:
-        return restore(proto)
+        return restore(proto, folder)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
-    return _Builder(clean(proto), options).build()
+    source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
+    return _Builder(clean(proto, folder, source), options).build()
 
 
 class _Builder:

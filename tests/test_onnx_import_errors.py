@@ -1,11 +1,13 @@
 """The refusal list: one UnsupportedOperatorError naming every unsupported node (op, name, opset) with a hint."""
 
+import numpy as np
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
-from converters import UnsupportedOperatorError, onnx_to_ir
+from converters import UnsupportedOperatorError, ir_to_onnx, onnx_to_ir
 from converters.errors import ConversionError
 from onnx_import_helpers import model, rand
+from talon import ir
 
 
 def test_every_unsupported_node_is_listed_at_once():
@@ -41,3 +43,67 @@ def test_dynamic_feature_dims_and_bad_files(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ConversionError, match="bad.onnx"):
         onnx_to_ir(bad)
+
+
+# -- malformed models: refused with typed errors naming the node and the field (fuzzing findings) ---------------
+def _reshape_without_shape():
+    return model([helper.make_node("Reshape", ["x"], ["y"], name="rs")], [2, 3])
+
+
+def _pad_with_2d_pads():
+    return model([helper.make_node("Pad", ["x", "p"], ["y"], name="pad2d")], [1, 2, 3, 3],
+                 inits={"p": np.zeros((2, 4), np.int64)})
+
+
+def _old_pad_without_pads():
+    return model([helper.make_node("Pad", ["x"], ["y"], name="pad_old")], [1, 2, 3, 3], opset=7)
+
+
+def _int64_weight_in_float_data():
+    w = TensorProto(name="w", data_type=TensorProto.INT64, dims=[3, 3])
+    w.float_data.extend([1.0] * 9)
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [2, 3])
+    m.graph.initializer.append(w)
+    return m
+
+
+def _attribute_as_tensor():
+    node = helper.make_node("LeakyRelu", ["x"], ["y"], name="lrelu")
+    node.attribute.append(helper.make_attribute("alpha", numpy_helper.from_array(np.ones(2, np.float32))))
+    return model([node], [2, 3])
+
+
+def _unknown_opset():
+    return model([helper.make_node("Relu", ["x"], ["y"])], [2, 3], opset=0)
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (_reshape_without_shape, UnsupportedOperatorError, "'rs'.*target shape"),
+    (_pad_with_2d_pads, UnsupportedOperatorError, "'pad2d'.*pads .*1-D"),
+    (_old_pad_without_pads, UnsupportedOperatorError, "'pad_old'.*required attribute 'pads'"),
+    (_int64_weight_in_float_data, ConversionError, "'w'.*cannot be read"),
+    (_attribute_as_tensor, UnsupportedOperatorError, "'lrelu'.*'alpha' must be of type FLOAT, got TENSOR"),
+    (_unknown_opset, ConversionError, "opset conversion"),
+], ids=lambda v: getattr(v, "__name__", "")[1:] if callable(v) else None)
+def test_malformed_models_are_refused_naming_what_is_wrong(make, error, match):
+    with pytest.raises(error, match=match):
+        onnx_to_ir(make())
+
+
+def _talon_export_with(node_prop: str, value: str):
+    graph = ir.Graph({"input": ir.Input((3,)), "relu": ir.ReLU(), "output": ir.Output((3,))},
+                     [("input", "relu"), ("relu", "output")])
+    m = ir_to_onnx(graph)
+    node = next(n for n in m.graph.node if any(p.key == "talon.primitive" for p in n.metadata_props))
+    prop = next((p for p in node.metadata_props if p.key == node_prop), None) or node.metadata_props.add(key=node_prop)
+    prop.value = value
+    return m, node.name
+
+
+@pytest.mark.parametrize("prop,value", [("talon.params", "{"), ("talon.params", "[1]"),
+                                        ("talon.metadata", '{"__array__": [1], "dtype": "bogus", "shape": [1]}'),
+                                        ("talon.arrays", '{"weight": "missing"}')])
+def test_corrupt_talon_node_properties_are_refused_naming_node_and_field(prop, value):
+    m, name = _talon_export_with(prop, value)
+    with pytest.raises(ConversionError, match=f"node {name!r}: talon\\.(params|metadata|arrays)"):
+        onnx_to_ir(m)

@@ -10,6 +10,8 @@ import onnx_ir as ir
 
 from talon.ir import Node
 
+from ..errors import ConversionError
+
 
 class Unsupported(Exception):
     """Raised by an importer when a node's pattern has no exact TALON IR equivalent; carries the reason."""
@@ -70,7 +72,11 @@ def constant(value: ir.Value | None) -> np.ndarray | None:
     """The numpy value of a constant (initializer or folded) input, or None when it is not constant."""
     if value is None or value.const_value is None:
         return None
-    return value.const_value.numpy()
+    try:
+        return value.const_value.numpy()
+    except (ValueError, TypeError, AssertionError) as exc:  # truncated raw_data, data in the wrong *_data field
+        raise ConversionError(f"constant {value.name!r} ({value.const_value.dtype}, shape {value.const_value.shape}): "
+                              f"its data cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def same_dim(a: ir.Value, b: ir.Value, axis: int) -> bool:
@@ -81,6 +87,24 @@ def same_dim(a: ir.Value, b: ir.Value, axis: int) -> bool:
     return sa[axis] == sb[axis]
 
 
+_T = ir.AttributeType
+INTS, FLOATS, STRING = _T.INTS, _T.FLOATS, _T.STRING  # kinds for attributes without a default
+_ACCEPTED = {_T.FLOAT: (_T.FLOAT, _T.INT), _T.FLOATS: (_T.FLOATS, _T.INTS)}  # ints widen to floats
+
+
+def _kind_of(default: Any) -> ir.AttributeType | None:
+    """The ONNX attribute type an attribute with this default must have (None: the caller checks)."""
+    if isinstance(default, (bool, int)):
+        return _T.INT
+    if isinstance(default, float):
+        return _T.FLOAT
+    if isinstance(default, str):
+        return _T.STRING
+    if isinstance(default, (list, tuple)):
+        return _T.FLOATS if any(isinstance(v, float) for v in default) else _T.INTS
+    return None
+
+
 class NodeContext:
     """Accessors for one ONNX node: attributes, constant inputs, shapes, opset and options."""
 
@@ -89,17 +113,27 @@ class NodeContext:
         self.opset = opset
         self.options = options
 
-    def attr(self, name: str, default: Any = None) -> Any:
-        """An attribute's Python value (ints/floats/strings/lists), or default when absent."""
+    def attr(self, name: str, default: Any = None, kind: ir.AttributeType | None = None) -> Any:
+        """An attribute's Python value (ints/floats/strings/lists), or default when absent. Its ONNX type must be
+        `kind` (by default the type of `default`), else the node is refused naming the attribute."""
         a = self.node.attributes.get(name)
         if a is None:
             return default
+        expected = _kind_of(default) if kind is None else kind
+        if expected is not None and a.type not in _ACCEPTED.get(expected, (expected,)):
+            raise Unsupported(f"attribute {name!r} must be of type {expected.name}, got {a.type.name}")
         value = a.value
         if isinstance(value, bytes):
-            return value.decode("utf-8")
+            return value.decode("utf-8", errors="replace")
         if isinstance(value, (ir.Tensor, ir.TensorProtocol)):
             return value.numpy()
         return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+
+    def required(self, name: str, kind: ir.AttributeType) -> Any:
+        """A required attribute's value (see attr); refuses the node when it is missing."""
+        if name not in self.node.attributes:
+            raise Unsupported(f"the required attribute {name!r} is missing")
+        return self.attr(name, kind=kind)
 
     def has_input(self, i: int) -> bool:
         """True when input slot i is present and not the empty name."""

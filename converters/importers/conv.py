@@ -7,7 +7,7 @@ from typing import Sequence
 
 from talon.ir import Conv1d, Conv2d, Pad
 
-from .context import Emit, NodeContext, Unsupported
+from .context import INTS, Emit, NodeContext, Unsupported
 from .registry import importer
 
 
@@ -47,8 +47,9 @@ def conv(ctx: NodeContext) -> Emit:
     if nd not in (1, 2):
         raise Unsupported(f"only 1-D and 2-D convolutions map to TALON IR, got a {nd}-D kernel")
     kernel = weight.shape[2:]
-    if ctx.attr("kernel_shape") not in (None, list(kernel)):
-        raise Unsupported(f"kernel_shape {ctx.attr('kernel_shape')} differs from the weight's {kernel}")
+    declared = ctx.attr("kernel_shape", kind=INTS)
+    if declared not in (None, list(kernel)):
+        raise Unsupported(f"kernel_shape {declared} differs from the weight's {kernel}")
     strides = list(ctx.attr("strides", [1] * nd))
     dilations = list(ctx.attr("dilations", [1] * nd))
     begins, ends = resolve_pads(ctx, kernel, strides, dilations)
@@ -68,9 +69,12 @@ def pad(ctx: NodeContext) -> Pad:
     if mode != "constant":
         raise Unsupported(f"mode {mode!r}: only constant padding maps to TALON IR")
     if ctx.opset < 11:
-        pads, value = list(ctx.attr("pads", ctx.attr("paddings"))), float(ctx.attr("value", 0.0))
+        pads, value = ctx.required("pads" if ctx.opset >= 2 else "paddings", INTS), float(ctx.attr("value", 0.0))
     else:
-        pads = [int(p) for p in ctx.const(1, "pads")]
+        given = ctx.const(1, "pads")
+        if given.ndim != 1:
+            raise Unsupported(f"pads (input 1) must be 1-D, got shape {given.shape}")
+        pads = [int(p) for p in given]
         fill = ctx.optional_const(2, "constant_value")
         value = 0.0 if fill is None or fill.size == 0 else float(fill.reshape(-1)[0])
         if ctx.has_input(3):

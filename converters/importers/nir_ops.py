@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from talon.ir import LI, CubaLIF, Integrator, SumPool2d, Threshold
 
-from .context import NodeContext, Unsupported
+from .context import INTS, NodeContext, Unsupported
 from .registry import importer
 
 DOMAIN = "talon"
@@ -46,4 +46,4 @@ def sum_pool(ctx: NodeContext) -> SumPool2d:
     pads = list(ctx.attr("pads", [0, 0, 0, 0]))
     if pads[:2] != pads[2:]:
         raise Unsupported(f"asymmetric pads {pads}")
-    return SumPool2d(kernel_size=ctx.attr("kernel_shape"), stride=ctx.attr("strides", [1, 1]), padding=pads[:2])
+    return SumPool2d(kernel_size=ctx.required("kernel_shape", INTS), stride=ctx.attr("strides", [1, 1]), padding=pads[:2])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from talon.ir import AvgPool2d, Flatten, MaxPool2d, Pad
 
-from .context import Emit, NodeContext, Unsupported
+from .context import INTS, Emit, NodeContext, Unsupported
 from .conv import resolve_pads, torch_pad_order
 from .registry import importer
 
 
 def _window(ctx: NodeContext) -> tuple[list[int], list[int], list[int], list[int], list[int], bool]:
-    kernel = list(ctx.attr("kernel_shape"))
+    kernel = list(ctx.required("kernel_shape", INTS))
     if len(kernel) != 2 or len(ctx.shape(0)) != 4:
         raise Unsupported(f"only 2-D pooling of (N, C, H, W) maps to TALON IR, got kernel {kernel}")
     strides = list(ctx.attr("strides", [1, 1]))
@@ -79,7 +79,7 @@ def global_max_pool(ctx: NodeContext) -> MaxPool2d:
 @importer("ReduceMean")
 def reduce_mean(ctx: NodeContext) -> AvgPool2d | Emit:
     """Mean over exactly the spatial dims (2, 3) of (N, C, H, W): AvgPool2d (then Flatten without keepdims)."""
-    axes = ctx.attr("axes") if ctx.opset < 18 else (ctx.optional_const(1, "axes"))
+    axes = ctx.attr("axes", kind=INTS) if ctx.opset < 18 else (ctx.optional_const(1, "axes"))
     rank = len(ctx.shape(0))
     normalised = sorted(int(a) % rank for a in axes) if axes is not None else None
     if rank != 4 or normalised != [2, 3]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from talon.ir import Upsample
 
-from .context import NodeContext, Unsupported
+from .context import FLOATS, NodeContext, Unsupported
 from .registry import importer
 
 _SOURCE = {  # ONNX coordinate_transformation_mode: output index -> input coordinate
@@ -67,7 +67,7 @@ def _upsample(ctx: NodeContext, mode: str, coord: str, rounding: str, scales: np
 @importer("Upsample", since=7, until=9)
 def upsample(ctx: NodeContext) -> Upsample:
     """Upsample (opset 7 to 9): asymmetric coordinates; nearest maps, linear differs from torch's bilinear."""
-    scales = ctx.attr("scales") if ctx.opset < 9 else ctx.const(1, "scales")
+    scales = ctx.required("scales", FLOATS) if ctx.opset < 9 else ctx.const(1, "scales")
     return _upsample(ctx, ctx.attr("mode", "nearest"), "asymmetric", "floor", np.asarray(scales))
 
 

@@ -3,8 +3,9 @@ converters/export/__init__.py): nodes from the `talon.*` metadata_props, edges f
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
+import numpy as np
 import onnx
 from onnx import numpy_helper
 
@@ -28,32 +29,67 @@ def is_talon_export(proto: onnx.ModelProto) -> bool:
     return FORMAT_KEY in props and EDGES_KEY in props
 
 
-def _node(name: str, props: Mapping[str, str], initializers: Mapping[str, onnx.TensorProto]) -> Node:
+def _decode(text: str, where: str) -> Any:
+    """A talon.* JSON property's value; ConversionError naming where it was found when it is corrupt."""
+    try:
+        return decode(text)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:  # json, numpy dtype/reshape
+        raise ConversionError(f"{where} is not a valid talon JSON value: {type(exc).__name__}: {exc}") from None
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise ConversionError(f"{where} must be a JSON {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _array(tensor: onnx.TensorProto, folder: str | None) -> np.ndarray:
+    try:
+        return numpy_helper.to_array(tensor, base_dir=folder or "")
+    except Exception as exc:  # onnx ValidationError, ValueError for truncated or mistyped data, OSError
+        raise ConversionError(f"initializer {tensor.name!r} cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _node(name: str, props: Mapping[str, str], initializers: Mapping[str, onnx.TensorProto],
+          folder: str | None) -> Node:
+    where = f"node {name!r}"
     try:
         cls = get_primitive(props[PRIMITIVE])
-        fields = decode(props.get(PARAMS, "{}"))
-        for field, init in decode(props.get(ARRAYS, "{}")).items():
-            fields[field] = numpy_helper.to_array(initializers[init])
-        metadata = decode(props[METADATA]) if METADATA in props else {}
+    except KeyError as exc:
+        raise ConversionError(f"{where}: {PRIMITIVE} names no TALON IR primitive: {exc}") from None
+    fields = _typed(_decode(props.get(PARAMS, "{}"), f"{where}: {PARAMS}"), dict, f"{where}: {PARAMS}")
+    arrays = _typed(_decode(props.get(ARRAYS, "{}"), f"{where}: {ARRAYS}"), dict, f"{where}: {ARRAYS}")
+    for field, init in arrays.items():
+        if not isinstance(init, str) or init not in initializers:
+            raise ConversionError(f"{where}: {ARRAYS} field {field!r} names no initializer ({init!r})")
+        fields[field] = _array(initializers[init], folder)
+    metadata = _typed(_decode(props.get(METADATA, "{}"), f"{where}: {METADATA}"), dict, f"{where}: {METADATA}")
+    try:
         return cls(**fields, metadata=metadata)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConversionError(f"node {name!r}: its talon.* metadata cannot be restored: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # unknown field names, PrimitiveError
+        raise ConversionError(f"{where}: its talon.* metadata cannot be restored: {exc}") from exc
 
 
-def restore(proto: onnx.ModelProto) -> Graph:
-    """The IR graph recorded in a model written by converters.ir_to_onnx, exactly."""
+def _edges(text: str) -> list[tuple[str, str]]:
+    """The `talon.edges` property: a JSON list of [source, destination] name pairs."""
+    edges = _typed(_decode(text, EDGES_KEY), list, EDGES_KEY)
+    bad = [e for e in edges if not (isinstance(e, list) and len(e) == 2 and all(isinstance(n, str) for n in e))]
+    if bad:
+        raise ConversionError(f"{EDGES_KEY}: every edge must be a [source, destination] pair of names, got {bad[0]!r}")
+    return [tuple(e) for e in edges]
+
+
+def restore(proto: onnx.ModelProto, folder: str | None = None) -> Graph:
+    """The IR graph recorded in a model written by converters.ir_to_onnx, exactly (external data, already
+    checked, is read from `folder`)."""
     graph = proto.graph
     initializers = {t.name: t for t in graph.initializer}
     nodes: dict[str, Node] = {}
-    for vi in graph.input:
-        props = _props(vi)
+    for holder in [*graph.input, *graph.node]:
+        props = _props(holder)
         if PRIMITIVE in props:
-            nodes[vi.name] = _node(vi.name, props, initializers)
-    for n in graph.node:
-        props = _props(n)
-        if PRIMITIVE in props:
-            nodes[n.name] = _node(n.name, props, initializers)
+            nodes[holder.name] = _node(holder.name, props, initializers, folder)
     model_props = _props(proto)
-    metadata = decode(model_props[METADATA]) if METADATA in model_props else None
-    edges = [tuple(e) for e in decode(model_props[EDGES_KEY])]
-    return Graph(nodes, edges, metadata=metadata)
+    metadata = _typed(_decode(model_props[METADATA], f"model {METADATA}"), dict, f"model {METADATA}") \
+        if METADATA in model_props else None
+    return Graph(nodes, _edges(model_props[EDGES_KEY]), metadata=metadata)

@@ -65,11 +65,16 @@ def shape_elements(value: ir.Value | None, depth: int = 0) -> list | None:
 
 def reshape_target(ctx: NodeContext) -> tuple[int, ...]:
     """Output feature dims of a Reshape whose shape is computed at run time from the batch size."""
+    if not ctx.has_input(1):
+        raise Unsupported("the target shape (input 1) is missing")
     elements = shape_elements(ctx.node.inputs[1])
     src = ctx.features(0)
     if elements is None or None in elements or not elements:
         raise Unsupported("the output shape is unknown (neither inferred nor computed from the input's shape)")
-    head, rest = elements[0], [src[i - 1] if e == 0 and not ctx.attr("allowzero", 0) else e for i, e in enumerate(elements[1:], 1)]
+    copied = [i for i, e in enumerate(elements[1:], 1) if e == 0 and not ctx.attr("allowzero", 0)]
+    if any(i > len(src) for i in copied):
+        raise Unsupported(f"shape {elements} copies (0) a dim beyond the input's rank {len(src) + 1}")
+    head, rest = elements[0], [src[i - 1] if i in copied else e for i, e in enumerate(elements[1:], 1)]
     if BATCH in rest or (head not in (BATCH, 0, -1)) or (head == -1 and -1 in rest):
         raise Unsupported(f"shape {elements} does not keep the batch dim first")
     total = math.prod(src)

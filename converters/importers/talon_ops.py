@@ -6,7 +6,7 @@ from __future__ import annotations
 from talon.ir import IF, LIF, ChannelSplit, HybridRegion, SepConv2d, SpikingAffine
 from talon.ir.primitives import Node
 
-from .context import Emit, NodeContext, Unsupported
+from .context import INTS, STRING, Emit, NodeContext, Unsupported
 from .registry import importer
 
 DOMAIN = "talon"
@@ -38,7 +38,7 @@ def spiking_affine(ctx: NodeContext) -> SpikingAffine:
 @importer("ChannelSplit", domain=DOMAIN)
 def channel_split(ctx: NodeContext) -> ChannelSplit:
     """ChannelSplit(X) -> Y_0..Y_n-1 along `axis`."""
-    return ChannelSplit(split_sections=ctx.attr("split_sections"), dim=ctx.attr("axis", 1))
+    return ChannelSplit(split_sections=ctx.required("split_sections", INTS), dim=ctx.attr("axis", 1))
 
 
 @importer("SepConv2d", domain=DOMAIN)
@@ -55,13 +55,13 @@ def sep_conv(ctx: NodeContext) -> SepConv2d:
 @importer("HybridRegion", domain=DOMAIN)
 def hybrid_region(ctx: NodeContext) -> HybridRegion:
     """HybridRegion(X) marking an ANN or SNN region."""
-    return HybridRegion(mode=ctx.attr("mode", "snn"), name=ctx.attr("region_name"))
+    return HybridRegion(mode=ctx.attr("mode", "snn"), name=ctx.attr("region_name", kind=STRING))
 
 
 @importer(CUSTOM_OP, domain=CUSTOM_DOMAIN)
 def custom_module(ctx: NodeContext) -> Emit:
     """An opaque user module: the IR node bridge.to_ir's custom_map made for it, named after the module."""
-    key = ctx.attr("key")
+    key = ctx.required("key", STRING)
     node: Node | None = ctx.options.custom_nodes.get(key)
     if node is None:
         raise Unsupported(f"no IR node was given for custom module {key!r}")
