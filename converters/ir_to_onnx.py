@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import shutil
-import tempfile
+import re
+import secrets
+from typing import BinaryIO, Iterator
 
 import onnx
+from google.protobuf.message import DecodeError, Message
 from onnx import helper as h
+from onnx import numpy_helper as nh
+from onnx.external_data_helper import set_external_data
 
 from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
+from talon.ir._atomic import open_anonymous
 
 from .errors import UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
@@ -18,6 +25,10 @@ from .export import EmitContext, emitter_for, jsonvalue
 FORMAT_VERSION = "1"
 MIN_OPSET = 20  # Gelu; Resize axes (18) and LayerNormalization (17) are older
 TWO_GB = 2**31
+DATA_ALIGNMENT = 4096  # large external tensors start on a page boundary so onnxruntime can memory-map them
+ALIGN_ABOVE = 2**20  # (onnx's own threshold for aligning)
+WRITE_CHUNK = 4 << 20
+TENSOR_DATA_FIELDS = {"raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"}
 
 
 def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
@@ -51,29 +62,132 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike, external_data_threshold: int = TWO_GB) -> None:
-    """Write `model` atomically (temp file + rename in the same folder, parents created).
+    """Write `model` atomically: a failure or a kill at any point leaves the previous file (and the data it
+    reads) intact and no stray file; parents are created.
 
-    Models of `external_data_threshold` bytes or more keep their tensors in `<file name>.data` beside the file.
+    Models of `external_data_threshold` bytes or more keep their initializers in `<file name>.<random>.data`
+    beside the file, under a new name on every write, so the previous model never reads the new weights; the
+    data file of the replaced model is removed once the new model is in place.
     """
     path = os.path.abspath(os.fspath(path))
     folder, base = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{base}.", dir=folder)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    old_data = _data_files_of(path)
+    new_data = None
     try:
-        target = os.path.join(tmp, base)
         if model.ByteSize() >= external_data_threshold:
-            data = base + ".data"
-            onnx.save_model(
-                model.__deepcopy__({}),
-                target,
-                save_as_external_data=True,
-                all_tensors_to_one_file=True,
-                location=data,
-                size_threshold=0,
-            )
-            os.replace(os.path.join(tmp, data), os.path.join(folder, data))
+            new_data = f"{base}.{secrets.token_hex(6)}.data"
+            head = _write_external_data(model, os.path.join(folder, new_data))
         else:
-            onnx.save_model(model, target)
-        os.replace(target, path)
+            head = model
+        with _new_file(path, replace=True) as f:
+            _write_chunked(f, head.SerializeToString())
+    except BaseException:
+        if new_data is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, new_data))
+        raise
+    for name in old_data - _locations(head):  # a model re-saved unloaded may still read the old file
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _data_files_of(path: str) -> set[str]:
+    """The external data files save_onnx wrote for the model at `path` (none when it is not such a model)."""
+    folder, base = os.path.split(path)
+    ours = re.compile(re.escape(base) + r"\.[0-9a-f]{12}\.data")
+    if not os.path.isfile(path) or not any(ours.fullmatch(n) for n in os.listdir(folder)):
+        return set()
+    try:
+        old = onnx.load(path, load_external_data=False)
+    except (DecodeError, ValueError, OSError):
+        return set()
+    return {
+        n for n in _locations(old)
+        if ours.fullmatch(n) and os.path.isfile(os.path.join(folder, n)) and not os.path.islink(os.path.join(folder, n))
+    }
+
+
+def _locations(model: onnx.ModelProto) -> set[str]:
+    """The external data files the model's initializers refer to."""
+    return {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
+
+
+def _write_external_data(model: onnx.ModelProto, data_path: str) -> onnx.ModelProto:
+    """Write the model's initializers into the new file `data_path`; return the model referring to it.
+
+    The weights are neither copied nor modified in `model`: the returned head holds references only."""
+    head, graph = onnx.ModelProto(), onnx.GraphProto()
+    _copy_fields(model, head, skip={"graph"})
+    _copy_fields(model.graph, graph, skip={"initializer"})
+    location = os.path.basename(data_path)
+    with _new_file(data_path, replace=False) as f:
+        for tensor in model.graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING:
+                graph.initializer.append(tensor)
+                continue
+            data = tensor.raw_data if tensor.HasField("raw_data") else nh.to_array(tensor).tobytes()
+            if len(data) >= ALIGN_ABOVE:
+                f.seek(-f.tell() % DATA_ALIGNMENT, os.SEEK_CUR)
+            offset = f.tell()
+            _write_chunked(f, data)
+            ref = graph.initializer.add()
+            _copy_fields(tensor, ref, skip=TENSOR_DATA_FIELDS)
+            ref.raw_data = b""  # set_external_data insists on the field
+            set_external_data(ref, location=location, offset=offset, length=len(data))
+            ref.ClearField("raw_data")
+            ref.data_location = onnx.TensorProto.EXTERNAL
+    head.graph.CopyFrom(graph)
+    return head
+
+
+def _write_chunked(f: BinaryIO, data: bytes) -> None:
+    """Write `data` in pieces (no copies), so that progress is visible and a kill lands part way."""
+    view = memoryview(data)
+    for start in range(0, len(view), WRITE_CHUNK):
+        f.write(view[start : start + WRITE_CHUNK])
+
+
+def _copy_fields(src: Message, dst: Message, skip: set[str]) -> None:
+    """Copy every set field of `src` into the empty `dst` except those named in `skip`."""
+    for field, value in src.ListFields():
+        if field.name in skip:
+            continue
+        if field.is_repeated:
+            getattr(dst, field.name).extend(value)
+        elif field.type == field.TYPE_MESSAGE:
+            getattr(dst, field.name).CopyFrom(value)
+        else:
+            setattr(dst, field.name, value)
+
+
+@contextlib.contextmanager
+def _new_file(dest: str, replace: bool) -> Iterator[BinaryIO]:
+    """A file written aside and named `dest` when the block succeeds (atomically replacing it when `replace`).
+
+    It has no name while written (Linux O_TMPFILE), else a hidden temporary one; a failure removes it. Only a
+    kill in the instant between link and rename can leave the hidden name (never a partial `dest`)."""
+    folder, name = os.path.split(dest)
+    hidden = f".{name}.{secrets.token_hex(6)}.tmp"
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fd = open_anonymous(folder)
+    at_hidden = fd is None
+    try:
+        if at_hidden:
+            fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666, dir_fd=dir_fd)
+        with os.fdopen(fd, "w+b") as f:
+            yield f
+            f.flush()
+            if not at_hidden:  # dst_dir_fd makes Python call linkat(AT_SYMLINK_FOLLOW) on the /proc link
+                os.link(f"/proc/self/fd/{fd}", hidden if replace else name, dst_dir_fd=dir_fd, follow_symlinks=True)
+                at_hidden = replace
+        if at_hidden:
+            os.replace(os.path.join(folder, hidden), dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(hidden, dir_fd=dir_fd)
+        raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.close(dir_fd)

@@ -8,9 +8,11 @@
   ``<node>.v_out``; CubaLIF also ``<node>.i_in`` / ``<node>.i_out``).
 - :mod:`onnx_ops.torch_ops`: ``torch.ops.talon.*`` custom ops and their translations for ``torch.onnx.export``.
 - :mod:`onnx_ops.executor`: :class:`OrtExecutor`.
+- :mod:`onnx_ops.errors`: the documented exceptions, all ValueErrors: OrtModelError, OrtInputError, OrtStateError.
 """
 
-from .executor import OrtExecutor, OrtInputError, OrtStateError
+from .errors import OrtInputError, OrtModelError, OrtStateError
+from .executor import OrtExecutor
 from .functions import DEFAULT_OPSET, attach_functions, function_protos
 from .reference import REFERENCE_OPS, reference_evaluator
 from .schemas import DOMAIN, SCHEMAS, VERSION, register_schemas
@@ -35,6 +37,7 @@ __all__ = [
     "reference_evaluator",
     "OrtExecutor",
     "OrtInputError",
+    "OrtModelError",
     "OrtStateError",
     "state_input_name",
     "state_output_name",

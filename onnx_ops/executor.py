@@ -3,52 +3,126 @@
 ``out = ex(x)``; ``out, state = ex(x, state)`` with ``state[node] = (membrane,)`` (numpy); dicts for
 several inputs or outputs; ``ex.run_sequence(xs, state)`` runs T timesteps in one ``session.run``
 through a Scan over the leading time axis. Stateful nodes are found by the naming convention of
-:mod:`onnx_ops.state`; a state missing from the dict starts at rest (zeros).
+:mod:`onnx_ops.state`; a state missing from the dict starts at rest (zeros). Inputs and state of any real
+numeric or bool dtype are cast to the model's dtype; complex, string and object values are refused.
+Errors (all ValueErrors): OrtModelError for a model that cannot be loaded, completed or run (onnxruntime's
+own exceptions are wrapped, naming the file or model), OrtInputError and OrtStateError for what is fed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+from google.protobuf.message import DecodeError
 from onnx import helper as h
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from .errors import OrtInputError, OrtModelError, OrtStateError
 from .functions import attach_functions
 from .state import state_pairs
 
 SEQ_PREFIX = "seq."  # prefix of the Scan model's outer input/output names
+NUMERIC_KINDS = "biuf"  # numpy dtype kinds cast to the model's dtype: bool, ints, floats
+# onnxruntime's exception types, and UnicodeDecodeError: what comes out when its message is not valid UTF-8
+_ORT_ERRORS = (
+    *(v for v in vars(_ort_state).values() if isinstance(v, type) and issubclass(v, Exception)),
+    UnicodeDecodeError,
+)
 
 
-class OrtInputError(ValueError):
-    """A missing, unknown or wrongly shaped input given to an OrtExecutor; names the input and expected shape."""
+@contextlib.contextmanager
+def _ort_errors(label: str, doing: str) -> Iterator[None]:
+    """Turn onnxruntime's own exceptions into OrtModelError naming the model and what was being done."""
+    try:
+        yield
+    except _ORT_ERRORS as exc:
+        detail = "its message was not valid UTF-8 (a name or text in the model is corrupt)" if isinstance(
+            exc, UnicodeDecodeError
+        ) else str(exc)
+        raise OrtModelError(f"onnxruntime failed {doing} {label}: {detail}") from exc
 
 
-class OrtStateError(ValueError):
-    """An unknown state key or a wrongly shaped state item; names the node and the expected shape."""
+def _numpy(value: Any, dtype: np.dtype, what: str, error: type[ValueError]) -> np.ndarray:
+    """A contiguous numpy array of `dtype` from a numpy array, a torch tensor or a nested list.
 
-
-def _numpy(value: Any, dtype: np.dtype) -> np.ndarray:
-    """A contiguous numpy array of `dtype` from a numpy array, a torch tensor or a nested list."""
+    Real numbers and bools are cast; complex numbers, strings and objects are refused with `error` naming `what`
+    (casting would drop the imaginary part or parse text)."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    return np.ascontiguousarray(value, dtype=dtype)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise error(f"{what} is not an array of numbers: {exc}") from exc
+    if dtype.kind in NUMERIC_KINDS and arr.dtype.kind not in NUMERIC_KINDS:
+        kind = "complex" if arr.dtype.kind == "c" else "not real numbers"
+        raise error(f"{what} is {kind} ({arr.dtype}); the executor computes in {dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def _dims(value_info: onnx.ValueInfoProto) -> list:
     return [d.dim_value if d.HasField("dim_value") else None for d in value_info.type.tensor_type.shape.dim]
 
 
-def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None]:
+def _spec(info: onnx.ValueInfoProto, label: str) -> tuple[np.dtype, list]:
+    """(numpy dtype, dims with None where symbolic) of a graph input; refuses what cannot be fed."""
+    elem_type = info.type.tensor_type.elem_type
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise OrtModelError(
+            f"{label}: input {info.name!r} is not a tensor of a known element type (elem_type {elem_type})"
+        ) from exc
+    dims = _dims(info)
+    if any(d is not None and d < 0 for d in dims):
+        raise OrtModelError(f"{label}: input {info.name!r} declares a negative dim in its shape {dims}")
+    return dtype, dims
+
+
+def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None, str]:
+    """(a private copy of the model, its folder or None, a label naming it in errors)."""
     if isinstance(model_or_path, onnx.ModelProto):
-        return copy.deepcopy(model_or_path), None
+        model = copy.deepcopy(model_or_path)
+        label = f"model {model.graph.name!r}"
+        _refuse_external_data(model, label)
+        return model, None, label
     path = os.fspath(model_or_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no ONNX file at {path!r}")
-    return onnx.load(path, load_external_data=False), os.path.dirname(os.path.abspath(path))
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except (DecodeError, ValueError) as exc:
+        raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
+    return model, os.path.dirname(os.path.abspath(path)), repr(path)
+
+
+def _tensors(nodes: Sequence[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
+    """Every tensor held in node attributes, subgraphs included."""
+    for node in nodes:
+        for attr in node.attribute:
+            yield from ([attr.t] if attr.HasField("t") else [])
+            yield from attr.tensors
+            for graph in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                yield from graph.initializer
+                yield from _tensors(graph.node)
+
+
+def _refuse_external_data(model: onnx.ModelProto, label: str) -> None:
+    """An in-memory model has no folder: its external data locations would resolve against the working
+    directory, so they are refused (load the model from its file instead)."""
+    functions = [n for f in model.functions for n in f.node]
+    for tensor in [*model.graph.initializer, *_tensors([*model.graph.node, *functions])]:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
+            raise OrtModelError(
+                f"{label}: tensor {tensor.name!r} keeps its data in the external file {where!r}; an in-memory "
+                "model has no folder to find it in: pass the model's file path instead"
+            )
 
 
 class OrtExecutor:
@@ -62,8 +136,12 @@ class OrtExecutor:
         inter_op_threads: int | None = None,
         providers: Sequence[str] | None = None,
     ):
-        self.model, self._folder = _load(model_or_path)
-        attach_functions(self.model)
+        self.model, self._folder, self._label = _load(model_or_path)
+        label = self._label
+        try:
+            attach_functions(self.model)
+        except OrtModelError as exc:
+            raise OrtModelError(f"{label}: {exc}") from exc
         self.return_state = return_state
         self._threads = (intra_op_threads, inter_op_threads)
         self._providers = list(providers or ["CPUExecutionProvider"])
@@ -75,11 +153,10 @@ class OrtExecutor:
         self._state_in = [i for items in pairs.values() for i, _ in items]
         self._state_out = [o for items in pairs.values() for _, o in items]
         state_in, state_out = set(self._state_in), set(self._state_out)
-        self._specs = {
-            i.name: (onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type), _dims(i)) for i in inputs
-        }
+        self._specs = {i.name: _spec(i, label) for i in inputs}
         self.input_names = [i.name for i in inputs if i.name not in state_in]
         self.output_names = [o.name for o in graph.output if o.name not in state_out]
+        self._check_model()
         self._fetch = self.output_names + self._state_out
         self.session = self._session(self.model)
         self._seq_session: ort.InferenceSession | None = None
@@ -99,7 +176,23 @@ class OrtExecutor:
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         if self._folder is not None:
             opts.add_session_config_entry("session.model_external_initializers_file_folder_path", self._folder)
-        return ort.InferenceSession(model.SerializeToString(), opts, providers=self._providers)
+        with _ort_errors(self._label, "to load"):
+            return ort.InferenceSession(model.SerializeToString(), opts, providers=self._providers)
+
+    def _check_model(self) -> None:
+        """Refuse models the call convention cannot feed: no input or output, or state of unknown feature shape."""
+        if not self.input_names or not self.output_names:
+            raise OrtModelError(
+                f"{self._label} needs at least one input and one output besides state; it has inputs"
+                f" {self.input_names} and outputs {self.output_names}"
+            )
+        for name in self._state_in:
+            dims = self._specs[name][1]
+            if not dims or None in dims[1:]:
+                raise OrtModelError(
+                    f"{self._label}: state input {name!r} has shape {dims}; a state input needs a batch dim"
+                    " followed by fixed feature dims (its rest value is zeros of that shape)"
+                )
 
     # -- feeds -------------------------------------------------------------------------------
     def _check(self, name: str, arr: np.ndarray, what: str, lead: int = 0) -> None:
@@ -126,7 +219,7 @@ class OrtExecutor:
             )
         feeds = {}
         for name in self.input_names:
-            arr = _numpy(given[name], self._specs[name][0])
+            arr = _numpy(given[name], self._specs[name][0], f"input {name!r}", OrtInputError)
             self._check(name, arr, f"input {name!r}", lead)
             feeds[name] = arr
         leading = {n: a.shape[: lead + 1] for n, a in feeds.items()}
@@ -161,7 +254,7 @@ class OrtExecutor:
         return self._zeros[key]
 
     def _state_array(self, node: str, k: int, name: str, value: Any, batch: int) -> np.ndarray:
-        arr = _numpy(value, self._specs[name][0])
+        arr = _numpy(value, self._specs[name][0], f"state[{node!r}][{k}]", OrtStateError)
         expected = (batch, *self._specs[name][1][1:])
         if arr.shape != expected:
             raise OrtStateError(f"state[{node!r}][{k}] has shape {tuple(arr.shape)}; node {node!r} expects {expected}")
@@ -180,7 +273,8 @@ class OrtExecutor:
         feeds = self._inputs(x)
         batch = next(iter(feeds.values())).shape[0]
         feeds.update(self._state_feeds(state, batch))
-        values = dict(zip(self._fetch, self.session.run(self._fetch, feeds)))
+        with _ort_errors(self._label, "to run"):
+            values = dict(zip(self._fetch, self.session.run(self._fetch, feeds)))
         return self._result(values, self.output_names, self._new_state(values))
 
     def run_sequence(self, xs: Any, state: Mapping | None = None):
@@ -192,7 +286,9 @@ class OrtExecutor:
             self._seq_session = self._session(self.sequence_model())
         seq_feeds = {SEQ_PREFIX + k: v for k, v in feeds.items()}
         fetch = [SEQ_PREFIX + n for n in self._fetch]
-        values = {n[len(SEQ_PREFIX) :]: v for n, v in zip(fetch, self._seq_session.run(fetch, seq_feeds))}
+        with _ort_errors(self._label, "to run the sequence model of"):
+            outs = self._seq_session.run(fetch, seq_feeds)
+        values = {n[len(SEQ_PREFIX) :]: v for n, v in zip(fetch, outs)}
         return self._result(values, self.output_names, self._new_state(values))
 
     def sequence_model(self) -> onnx.ModelProto:

@@ -12,6 +12,7 @@ import onnx
 from onnx import AttributeProto, FunctionProto, ModelProto
 from onnx import helper as h
 
+from .errors import OrtModelError
 from .schemas import DOMAIN, SCHEMAS, VERSION
 
 DEFAULT_OPSET = 21  # default ONNX opset of the models we write (Gelu needs 20, LayerNormalization 17)
@@ -239,7 +240,7 @@ def attach_functions(model: ModelProto) -> ModelProto:
         return model
     unknown = sorted({n.op_type for n in nodes} - set(SCHEMAS))
     if unknown:
-        raise ValueError(f"model uses unknown talon ops {unknown}; known: {sorted(SCHEMAS)}")
+        raise OrtModelError(f"model uses unknown talon ops {unknown}; known: {sorted(SCHEMAS)}")
     opset = model_opset(model) or DEFAULT_OPSET
     if model_opset(model) is None:
         model.opset_import.append(h.make_opsetid("", opset))

@@ -5,6 +5,7 @@ stored outputs, run_sequence equals the step loop, and models are written atomic
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import onnx
@@ -254,8 +255,9 @@ def test_save_onnx_uses_external_data_above_the_threshold(tmp_path) -> None:
     model = converters.ir_to_onnx(_mlp(n_in=1000))  # 16 kB of weights
     path = tmp_path / "big" / "mlp.onnx"
     converters.save_onnx(model, path, external_data_threshold=10_000)
-    assert sorted(os.listdir(path.parent)) == ["mlp.onnx", "mlp.onnx.data"]
-    assert os.path.getsize(path) < 10_000 < os.path.getsize(path.parent / "mlp.onnx.data")
+    files = sorted(os.listdir(path.parent))
+    assert len(files) == 2 and files[0] == "mlp.onnx" and re.fullmatch(r"mlp\.onnx\.[0-9a-f]{12}\.data", files[1])
+    assert os.path.getsize(path) < 10_000 < os.path.getsize(path.parent / files[1])
     head = onnx.load(path, load_external_data=False)
     assert any(i.data_location == onnx.TensorProto.EXTERNAL for i in head.graph.initializer)
     loaded = onnx.load(path)
@@ -264,8 +266,57 @@ def test_save_onnx_uses_external_data_above_the_threshold(tmp_path) -> None:
         assert a.name == b.name and np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
     x = np.ones((2, 1000), np.float32)
     np.testing.assert_array_equal(OrtExecutor(path)(x), OrtExecutor(model)(x))
-    converters.save_onnx(model, path)  # below the threshold: one self-contained file replaces it
+    converters.save_onnx(model, path, external_data_threshold=10_000)  # a new data file replaces the old one
+    assert os.listdir(path.parent) != files and len(os.listdir(path.parent)) == 2
+    np.testing.assert_array_equal(OrtExecutor(path)(x), OrtExecutor(model)(x))
+    converters.save_onnx(model, path)  # below the threshold: one self-contained file replaces them
     assert onnx.load(path, load_external_data=False) == model
+    assert os.listdir(path.parent) == ["mlp.onnx"]
+
+
+def test_save_onnx_keeps_the_data_file_a_re_saved_unloaded_model_reads(tmp_path) -> None:
+    model = converters.ir_to_onnx(_mlp(n_in=1000))
+    path = tmp_path / "mlp.onnx"
+    x = np.ones((2, 1000), np.float32)
+    converters.save_onnx(model, path, external_data_threshold=0)
+    (ours,) = [n for n in os.listdir(tmp_path) if n.endswith(".data")]
+    converters.save_onnx(onnx.load(path, load_external_data=False), path, external_data_threshold=0)
+    assert ours in os.listdir(tmp_path)
+    np.testing.assert_array_equal(OrtExecutor(path)(x), OrtExecutor(model)(x))
+
+
+def test_save_onnx_removes_no_data_file_it_did_not_write(tmp_path) -> None:
+    model = converters.ir_to_onnx(_mlp(n_in=1000))
+    path = tmp_path / "mlp.onnx"
+    converters.save_onnx(model, path, external_data_threshold=0)
+    (ours,) = [n for n in os.listdir(tmp_path) if n.endswith(".data")]
+    os.rename(tmp_path / ours, tmp_path / "weights.bin")  # a data file of the user's naming, referred to
+    head = onnx.load(path, load_external_data=False)
+    for entry in (e for t in head.graph.initializer for e in t.external_data if e.key == "location"):
+        entry.value = "weights.bin"
+    path.write_bytes(head.SerializeToString())
+    foreign = tmp_path / "mlp.onnx.0123456789ab.data"  # save_onnx's naming, not referred to
+    foreign.write_bytes(b"user data")
+    converters.save_onnx(model, path)
+    assert sorted(os.listdir(tmp_path)) == ["mlp.onnx", foreign.name, "weights.bin"]
+
+
+def test_save_onnx_aligns_large_external_tensors_and_keeps_the_model_unchanged(tmp_path) -> None:
+    inits = [onnx.numpy_helper.from_array(np.arange(3, dtype=np.float32), "b"),
+             onnx.numpy_helper.from_array(np.ones((2**10, 2**8), np.float32), "w")]  # 1 MB after 12 bytes
+    graph = onnx.helper.make_graph([], "g", [], [onnx.helper.make_tensor_value_info("w", onnx.TensorProto.FLOAT, None)],
+                                   inits)
+    model = onnx.helper.make_model(graph)
+    before = model.SerializeToString()
+    path = tmp_path / "m.onnx"
+    converters.save_onnx(model, path, external_data_threshold=0)
+    assert model.SerializeToString() == before
+    head = onnx.load(path, load_external_data=False)
+    offsets = {t.name: int(next(e.value for e in t.external_data if e.key == "offset")) for t in head.graph.initializer}
+    assert offsets == {"b": 0, "w": 4096}
+    loaded = onnx.load(path)
+    for a, b in zip(loaded.graph.initializer, model.graph.initializer):
+        np.testing.assert_array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
 
 
 def test_several_inputs_need_a_dict_with_one_batch() -> None:
