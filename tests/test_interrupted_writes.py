@@ -106,11 +106,10 @@ def test_killed_t1c_write_keeps_the_existing_file(tmp_path: Path, after_bytes: i
     target = tmp_path / "model.t1c"
     ir.write(target, _small_graph())
     before = _snapshot(tmp_path)
-    killed = _kill_during_write(T1C_WRITER, [str(target)], after_bytes)
-    if killed:
-        assert _snapshot(tmp_path) == before
+    _kill_during_write(T1C_WRITER, [str(target)], after_bytes)
+    if _snapshot(tmp_path) == before:  # killed before the new file was in place: the old one is intact
         assert ir.read(target).equals(_small_graph())
-    else:  # finished before the kill: the new file is complete and alone
+    else:  # the kill came after the rename (or the write finished): the new file is complete and alone
         assert sorted(os.listdir(tmp_path)) == ["model.t1c"]
         assert len(ir.read(target).nodes) == 5
 
@@ -127,13 +126,15 @@ def test_killed_onnx_write_keeps_the_existing_file(tmp_path: Path, after_bytes: 
     target = tmp_path / "model.onnx"
     converters.save_onnx(_small_model(), target, external_data_threshold=threshold)
     before = _snapshot(tmp_path)
-    killed = _kill_during_write(ONNX_WRITER, [str(target), str(threshold)], after_bytes)
-    if killed:
-        assert _snapshot(tmp_path) == before  # no stray temporary file or folder, existing files untouched
+    _kill_during_write(ONNX_WRITER, [str(target), str(threshold)], after_bytes)
+    if _snapshot(tmp_path) == before:  # killed before the new model was in place: old files untouched
         np.testing.assert_array_equal(nh.to_array(onnx.load(target).graph.initializer[0]),
                                       nh.to_array(_small_model().graph.initializer[0]))
-    else:
-        assert onnx.load(target).graph.name == "big"
+    else:  # the kill came after the rename (or the write finished): the new model, complete, and only its files
+        model = onnx.load(target)
+        assert model.graph.name == "big"
+        referenced = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
+        assert sorted(os.listdir(tmp_path)) == sorted({"model.onnx", *referenced})
 
 
 def test_failed_onnx_write_with_external_data_keeps_the_existing_pair(tmp_path: Path, monkeypatch):

@@ -302,6 +302,7 @@ class _NIRModules(torch.nn.Module):
 
 
 def test_to_ir_exports_the_nir_derived_modules_as_their_primitives():
+    torch.manual_seed(3)  # weights and inputs fixed, so that some neurons fire and some do not
     model = _NIRModules().eval()
     xs = torch.rand(8, 2, 2, 4, 4) * 2
     graph = bridge.to_ir(model, xs[0])
