@@ -7,7 +7,7 @@ import errno
 import os
 import re
 import secrets
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import onnx
 from google.protobuf.message import DecodeError, Message
@@ -17,7 +17,7 @@ from onnx.external_data_helper import set_external_data
 
 from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
-from talon.ir._atomic import open_anonymous
+from talon.ir._atomic import atomic_file
 
 from .errors import UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
@@ -82,7 +82,7 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike, external_data_thr
             head = _write_external_data(model, os.path.join(folder, new_data))
         else:
             head = model
-        with _new_file(path, replace=True) as f:
+        with atomic_file(path) as f:
             _write_chunked(f, head.SerializeToString())
     except BaseException:
         if new_data is not None:
@@ -123,7 +123,7 @@ def _write_external_data(model: onnx.ModelProto, data_path: str) -> onnx.ModelPr
     _copy_fields(model, head, skip={"graph"})
     _copy_fields(model.graph, graph, skip={"initializer"})
     location = os.path.basename(data_path)
-    with _new_file(data_path, replace=False) as f:
+    with atomic_file(data_path) as f:
         for tensor in model.graph.initializer:
             if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING:
                 graph.initializer.append(tensor)
@@ -161,33 +161,3 @@ def _copy_fields(src: Message, dst: Message, skip: set[str]) -> None:
             getattr(dst, field.name).CopyFrom(value)
         else:
             setattr(dst, field.name, value)
-
-
-@contextlib.contextmanager
-def _new_file(dest: str, replace: bool) -> Iterator[BinaryIO]:
-    """A file written aside and named `dest` when the block succeeds (atomically replacing it when `replace`).
-
-    It has no name while written (Linux O_TMPFILE), else a hidden temporary one; a failure removes it. Only a
-    kill in the instant between link and rename can leave the hidden name (never a partial `dest`)."""
-    folder, name = os.path.split(dest)
-    hidden = f".{name}.{secrets.token_hex(6)}.tmp"
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    fd = open_anonymous(folder)
-    at_hidden = fd is None
-    try:
-        if at_hidden:
-            fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666, dir_fd=dir_fd)
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            if not at_hidden:  # dst_dir_fd makes Python call linkat(AT_SYMLINK_FOLLOW) on the /proc link
-                os.link(f"/proc/self/fd/{fd}", hidden if replace else name, dst_dir_fd=dir_fd, follow_symlinks=True)
-                at_hidden = replace
-        if at_hidden:
-            os.replace(os.path.join(folder, hidden), dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(hidden, dir_fd=dir_fd)
-        raise
-    finally:
-        os.close(dir_fd)

@@ -147,8 +147,8 @@ def test_failed_onnx_write_with_external_data_keeps_the_existing_pair(tmp_path: 
     new.graph.initializer[0].CopyFrom(nh.from_array(np.full((3, 2), 7, np.float32), "w"))
     real_replace = os.replace
 
-    def failing_replace(src, dst, **kw):
-        if str(dst) == str(target):
+    def failing_replace(src, dst, **kw):  # the final rename onto the model file, by path or by dir_fd + name
+        if os.path.basename(os.fspath(dst)) == target.name:
             raise OSError("disk full (injected)")
         return real_replace(src, dst, **kw)
 

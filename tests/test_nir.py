@@ -340,3 +340,20 @@ def test_convert_reads_and_writes_nir_files_by_extension(tmp_path):
     assert back.equals(graph) and ir.read(tmp_path / "back.t1c").equals(graph)
     with pytest.raises(ConversionError, match="pass dt="):
         convert(tmp_path / "model.nir", tmp_path / "again.t1c")
+
+
+def test_a_failed_nir_write_keeps_the_existing_file(tmp_path, monkeypatch):
+    graph = nir_to_ir(feedforward_nir(np.random.default_rng(8)), dt=1e-3)
+    target = tmp_path / "model.nir"
+    save_nir(graph, target, dt=1e-3)
+    before = target.read_bytes()
+
+    def broken_write(f, nir_graph):
+        f.write(b"partial")
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(nir, "write", broken_write)
+    with pytest.raises(OSError, match="injected"):
+        save_nir(graph, target, dt=1e-3)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.nir"]

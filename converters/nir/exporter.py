@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from talon import ir
+from talon.ir._atomic import atomic_file
 from talon.ir.primitives.base import numel
 
 from ..errors import ConversionError
@@ -136,5 +137,7 @@ def ir_to_nir(graph: ir.Graph, *, dt: float) -> Any:
 
 
 def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float) -> None:
-    """Write `graph` as a .nir file (HDF5) for timestep `dt`."""
-    load_nir().write(path, ir_to_nir(graph, dt=dt))
+    """Write `graph` as a .nir file (HDF5) for timestep `dt`, atomically (a failed write leaves no partial file)."""
+    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt)  # converted before anything touches the disk
+    with atomic_file(path) as f:
+        nir.write(f, nir_graph)

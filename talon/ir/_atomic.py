@@ -1,4 +1,5 @@
-"""Atomic creation of an HDF5 file: it is written aside, then put in place in one step.
+"""Atomic creation of a file (the project's one way to write files): it is written aside, then put in place
+in one step. `atomic_file` yields a binary file; `atomic_h5_file` an h5py.File on it.
 
 A failing or interrupted write never leaves a partial file and never damages an existing one.
 On Linux the file has no name until it is complete (``O_TMPFILE``), so even SIGKILL leaves no
@@ -15,7 +16,7 @@ import contextlib
 import errno
 import os
 import secrets
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import h5py
 
@@ -23,8 +24,8 @@ _NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT)
 
 
 @contextlib.contextmanager
-def atomic_h5_file(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Yield a new writable h5py.File that replaces `path` atomically when the block succeeds."""
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Yield a new, unbuffered binary file that replaces `path` atomically when the block succeeds."""
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
@@ -32,8 +33,18 @@ def atomic_h5_file(path: str | os.PathLike) -> Iterator[h5py.File]:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
     fd = open_anonymous(folder)
     writer = _write_named(target) if fd is None else _write_anonymous(fd, target)
-    with writer as h5:
-        yield h5
+    with writer as raw:
+        yield raw
+
+
+@contextlib.contextmanager
+def atomic_h5_file(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Yield a new writable h5py.File that replaces `path` atomically when the block succeeds."""
+    # HDF5 cannot open /proc/self/fd/N by name (it resolves the link), so it writes through the Python file
+    # object; large datasets go down in single write calls, at native speed.
+    with atomic_file(path) as raw:
+        with h5py.File(raw, "w") as h5:
+            yield h5
 
 
 def open_anonymous(folder: str) -> int | None:
@@ -55,12 +66,9 @@ def _temp_name(target: str) -> str:
 
 
 @contextlib.contextmanager
-def _write_anonymous(fd: int, target: str) -> Iterator[h5py.File]:
-    # HDF5 cannot open /proc/self/fd/N by name (it resolves the link), so it writes through the
-    # Python file object; large datasets go down in single write calls, at native speed.
+def _write_anonymous(fd: int, target: str) -> Iterator[BinaryIO]:
     with os.fdopen(fd, "w+b", buffering=0) as raw:
-        with h5py.File(raw, "w") as h5:
-            yield h5
+        yield raw
         _link_into_place(raw.fileno(), target)
 
 
@@ -87,12 +95,12 @@ def _link_into_place(fd: int, target: str) -> None:
 
 
 @contextlib.contextmanager
-def _write_named(target: str) -> Iterator[h5py.File]:
+def _write_named(target: str) -> Iterator[BinaryIO]:
     temp = os.path.join(os.path.dirname(target), _temp_name(target))
-    os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666))  # mode honours the umask
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666)  # mode honours the umask
     try:
-        with h5py.File(temp, "w") as h5:
-            yield h5
+        with os.fdopen(fd, "w+b", buffering=0) as raw:
+            yield raw
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
