@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import ClassVar, Sequence
 
 import numpy as np
@@ -10,10 +12,19 @@ from .base import Node, Shape, numel, param, register_primitive
 
 
 class _Neuron(Node):
-    """Shared checks: every parameter array has one shape, which must fit the input."""
+    """Shared checks: every parameter array has one shape, which must fit the input.
+
+    `param_names` is derived from the class's own array fields, in declaration order."""
 
     stateful = True
     param_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        own = tuple(name for name, value in vars(cls).items()
+                    if isinstance(value, dataclasses.Field) and value.metadata.get("kind") == "array")
+        if own:
+            cls.param_names = own
 
     def validate(self) -> None:
         first = self.param_names[0]
@@ -44,7 +55,6 @@ class _Neuron(Node):
 class LIF(_Neuron):
     """Leaky integrate-and-fire: v = beta*v + (1-beta)*(v_leak + r*x), beta = 1 - 1/tau; spike at v >= v_threshold."""
 
-    param_names = ("tau", "r", "v_leak", "v_threshold")
     tau: np.ndarray = param("array")
     r: np.ndarray = param("array")
     v_leak: np.ndarray = param("array")
@@ -60,6 +70,5 @@ class LIF(_Neuron):
 class IF(_Neuron):
     """Integrate-and-fire: v = v + r*x; spike at v >= v_threshold, then reset to zero."""
 
-    param_names = ("r", "v_threshold")
     r: np.ndarray = param("array")
     v_threshold: np.ndarray = param("array")

@@ -34,7 +34,6 @@ class _Elementwise(_Neuron):
 class LI(_Leaky):
     """Leaky integrator: v = beta*v + (1-beta)*(v_leak + r*x), beta = 1 - 1/tau; outputs v (no spikes)."""
 
-    param_names = ("tau", "r", "v_leak")
     tau: np.ndarray = param("array")
     r: np.ndarray = param("array")
     v_leak: np.ndarray = param("array")
@@ -44,7 +43,6 @@ class LI(_Leaky):
 class Integrator(_Neuron):
     """Integrator (NIR's I): v = v + r*x; outputs v (no spikes, no leak)."""
 
-    param_names = ("r",)
     r: np.ndarray = param("array")
 
 
@@ -57,7 +55,6 @@ class CubaLIF(_Leaky):
     spike at v >= v_threshold, then v resets to zero (i is not reset). State: (v, i).
     """
 
-    param_names = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
     tau_syn: np.ndarray = param("array")
     tau_mem: np.ndarray = param("array")
     r: np.ndarray = param("array")
@@ -70,7 +67,6 @@ class CubaLIF(_Leaky):
 class Threshold(_Elementwise):
     """Heaviside step: 1.0 where x >= threshold, else 0.0 (stateless)."""
 
-    param_names = ("threshold",)
     threshold: np.ndarray = param("array")
 
 
@@ -78,7 +74,6 @@ class Threshold(_Elementwise):
 class Scale(_Elementwise):
     """Element-wise product y = x * scale."""
 
-    param_names = ("scale",)
     scale: np.ndarray = param("array")
 
 
