@@ -10,40 +10,13 @@ functions included, and also checks that each declared (offset, length) lies ins
 from __future__ import annotations
 
 import os
-from typing import Iterator
 
 import onnx
-from onnx import AttributeProto, TensorProto
+from onnx import TensorProto
+
+from onnx_ops.tensors import external_tensors
 
 from .errors import ConversionError
-
-
-def _graph_tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    yield from _node_tensors(graph.node)
-
-
-def _node_tensors(nodes) -> Iterator[TensorProto]:
-    for node in nodes:
-        for attr in node.attribute:
-            if attr.type == AttributeProto.TENSOR:
-                yield attr.t
-            elif attr.type == AttributeProto.TENSORS:
-                yield from attr.tensors
-            elif attr.type == AttributeProto.GRAPH:
-                yield from _graph_tensors(attr.g)
-            elif attr.type == AttributeProto.GRAPHS:
-                for graph in attr.graphs:
-                    yield from _graph_tensors(graph)
-
-
-def external_tensors(model: onnx.ModelProto) -> Iterator[TensorProto]:
-    """Every tensor of the model (graph, subgraphs, functions) whose data lives in an external file."""
-    tensors = [*_graph_tensors(model.graph), *(t for f in model.functions for t in _node_tensors(f.node))]
-    return (t for t in tensors if t.data_location == TensorProto.EXTERNAL)
 
 
 def _entry(tensor: TensorProto, key: str, default: str | None = None) -> str | None:

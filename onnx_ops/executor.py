@@ -26,6 +26,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 from .errors import OrtInputError, OrtModelError, OrtStateError
 from .functions import attach_functions
 from .state import state_pairs
+from .tensors import external_tensors
 
 SEQ_PREFIX = "seq."  # prefix of the Scan model's outer input/output names
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds cast to the model's dtype: bool, ints, floats
@@ -101,28 +102,15 @@ def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.Mode
     return model, os.path.dirname(os.path.abspath(path)), repr(path)
 
 
-def _tensors(nodes: Sequence[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
-    """Every tensor held in node attributes, subgraphs included."""
-    for node in nodes:
-        for attr in node.attribute:
-            yield from ([attr.t] if attr.HasField("t") else [])
-            yield from attr.tensors
-            for graph in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                yield from graph.initializer
-                yield from _tensors(graph.node)
-
-
 def _refuse_external_data(model: onnx.ModelProto, label: str) -> None:
     """An in-memory model has no folder: its external data locations would resolve against the working
     directory, so they are refused (load the model from its file instead)."""
-    functions = [n for f in model.functions for n in f.node]
-    for tensor in [*model.graph.initializer, *_tensors([*model.graph.node, *functions])]:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
-            raise OrtModelError(
-                f"{label}: tensor {tensor.name!r} keeps its data in the external file {where!r}; an in-memory "
-                "model has no folder to find it in: pass the model's file path instead"
-            )
+    for tensor in external_tensors(model):
+        where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
+        raise OrtModelError(
+            f"{label}: tensor {tensor.name!r} keeps its data in the external file {where!r}; an in-memory "
+            "model has no folder to find it in: pass the model's file path instead"
+        )
 
 
 class OrtExecutor:
