@@ -18,6 +18,7 @@ from torch.compiler import is_compiling
 from torch.nn.modules import module as _module
 
 from ..ir.errors import GraphError
+from ..ir.graph import output_indices
 from .base import cast_real
 from .errors import StateError
 from .modules import _SpikingNeuron
@@ -47,7 +48,7 @@ class Plan:
         self.state_modules: list[nn.Module] = []
         self._count = 0
         self._multi: set[str] = set()
-        self._out_index = _out_indices(edges)
+        self._out_index = output_indices(edges)
         for name in inputs:
             self.slot[(name, 0)] = self._new()
         feedback_slot: dict[Edge, int] = {}
@@ -237,14 +238,3 @@ def _global_hooks() -> bool:
     """True when a hook for every module is registered (torch.nn.modules.module.register_module_*_hook)."""
     return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks
                 or _module._global_backward_hooks or _module._global_backward_pre_hooks)
-
-
-def _out_indices(edges: Sequence[Edge]) -> dict[Edge, int]:
-    """For each edge, its position among its source's outgoing edges (the output index of a split)."""
-    seen: dict[str, int] = {}
-    index: dict[Edge, int] = {}
-    for s, d in edges:
-        index[(s, d)] = seen.get(s, 0)
-        seen[s] = index[(s, d)] + 1
-    return index
-

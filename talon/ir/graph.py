@@ -149,10 +149,7 @@ class Graph:
         """
         back = set(self.back_edges())
         result: dict[str, Shape | list[Shape]] = {}
-        out_index: dict[tuple[str, str], int] = {}
-        for name in self.nodes:
-            for i, dst in enumerate(self.successors(name)):
-                out_index[(name, dst)] = i
+        out_index = output_indices(self.edges)
         for name in self.topological_order():
             node = self.nodes[name]
             in_shapes = []
@@ -226,6 +223,17 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph(nodes={len(self.nodes)}, edges={len(self.edges)}, inputs={self.inputs}, outputs={self.outputs})"
+
+
+def output_indices(edges: Iterable[Edge]) -> dict[Edge, int]:
+    """For each edge, its position among its source's outgoing edges: the output a multi-output source
+    (ChannelSplit) hands to it."""
+    seen: dict[str, int] = {}
+    index: dict[Edge, int] = {}
+    for s, d in edges:
+        index[(s, d)] = seen.get(s, 0)
+        seen[s] = index[(s, d)] + 1
+    return index
 
 
 def _node_equal(a: Node, b: Node) -> bool:
