@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench
+.PHONY: setup bench-setup demo test bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,5 +22,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
-bench: $(STAMP)
+# Peers without their pins (see pyproject's bench extra), then the pure-Python packages they import.
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps spikingjelly sinabs pbr
+	$(BIN)/python -m pip install --quiet scipy tqdm loguru requests
+	touch $(VENV)/.bench
+
+bench-setup: $(VENV)/.bench
+
+bench: $(VENV)/.bench
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
