@@ -40,12 +40,20 @@ HINT = (
 )
 
 
-class UnsupportedOperatorError(ConversionError):
-    """Every ONNX node that has no TALON IR equivalent, listed together with a hint."""
+EXPORT_HINT = (
+    "Hint: register an ONNX exporter for the primitive (converters.export.register), or for a primitive that is "
+    "one talon op, its op spec (onnx_ops.register_op) and converters.register_talon_op; see docs/extending.md."
+)
 
-    def __init__(self, nodes: Sequence[UnsupportedNode], hint: str = HINT):
+
+class UnsupportedOperatorError(ConversionError):
+    """Every node that has no equivalent on the other side (ONNX nodes without TALON IR primitive, or IR nodes
+    without ONNX exporter), listed together with a hint."""
+
+    def __init__(self, nodes: Sequence[UnsupportedNode], hint: str = HINT,
+                 title: str = "ONNX node(s) cannot be converted to TALON IR"):
         self.nodes = list(nodes)
         self.hint = hint
-        lines = [f"{len(self.nodes)} ONNX node(s) cannot be converted to TALON IR:"]
+        lines = [f"{len(self.nodes)} {title}:"]
         lines += [f"  - {n.describe()}" for n in self.nodes]
         super().__init__("\n".join([*lines, hint]))

@@ -19,7 +19,7 @@ from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
 from talon.ir._atomic import atomic_file
 
-from .errors import UnsupportedOperatorError
+from .errors import EXPORT_HINT, UnsupportedNode, UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
 
 FORMAT_VERSION = "1"
@@ -38,9 +38,10 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
         raise ValueError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
     if graph.is_cyclic:
         raise GraphError(f"ONNX graphs are acyclic; this graph has cycles closed by {graph.back_edges()}")
-    missing = sorted({type(n).__name__ for n in graph.nodes.values() if emitter_for(n) is None})
+    missing = [UnsupportedNode(type(n).__name__, name, "", opset, "no ONNX exporter is registered for this IR primitive")
+               for name, n in graph.nodes.items() if emitter_for(n) is None]
     if missing:
-        raise UnsupportedOperatorError(f"no ONNX emitter for IR primitive(s) {missing}")
+        raise UnsupportedOperatorError(missing, EXPORT_HINT, "IR node(s) cannot be exported to ONNX")
     ctx = EmitContext(graph, opset)
     for name in graph.topological_order():
         node = graph.nodes[name]

@@ -14,3 +14,8 @@ class OrtInputError(ValueError):
 
 class OrtStateError(ValueError):
     """An unknown state key or a wrongly shaped state item; names the node and the expected shape."""
+
+
+class OpSpecError(ValueError):
+    """A talon op spec that cannot be registered: a duplicate name without override=True, or an inconsistent
+    declaration (state items not laid out as the convention says, an unknown attribute kind); names the op."""

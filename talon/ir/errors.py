@@ -33,3 +33,8 @@ class TalonFormatError(TalonError, ValueError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class RegistryError(TalonError, ValueError):
+    """A registration is refused: the key (primitive name, class, op) is already registered and override=True
+    was not given, or the entry is not of the kind the registry holds; names the registry and the key."""
