@@ -25,7 +25,7 @@ from onnxscript import values as _osv
 from .errors import OpSpecError
 from .functions import attach_functions
 from .schemas import SCHEMAS
-from .spec import DOMAIN, VERSION, Attr, OpSpec, on_register, op_spec
+from .spec import DOMAIN, VERSION, Attr, OpSpec, on_register, op_spec, op_specs
 
 talon_opset = _osv.Opset(DOMAIN, VERSION)
 
@@ -162,7 +162,7 @@ on_register(_define)
 def custom_translation_table() -> dict[Any, Callable]:
     """{torch custom op: onnxscript translation} for torch.onnx.export(..., custom_translation_table=...)."""
     ops = torch.ops.talon
-    return {getattr(ops, op_spec(name).torch_name).default: _translation(op_spec(name)) for name in _OPS}
+    return {getattr(ops, s.torch_name).default: _translation(s) for s in op_specs() if s.name in _OPS}
 
 
 def export(model: torch.nn.Module, args: tuple, **kwargs: Any) -> onnx.ModelProto:

@@ -13,6 +13,7 @@ from onnx import helper as h
 from torch import nn
 
 import onnx_ops
+import onnx_ops.torch_ops  # noqa: F401  (defines torch.ops.talon.* for every op spec, a user's too)
 from converters import UnsupportedOperatorError, ir_to_onnx, onnx_to_ir, register_talon_op
 from converters.export import register as register_exporter
 from converters.importers import importer
@@ -185,7 +186,7 @@ def test_user_primitives_round_trip_everywhere_with_equal_numbers(extensions, tm
     for back in (onnx_to_ir(model), onnx_to_ir(_strip(model))):  # metadata restore path, then the importers
         assert back.nodes["soft"] == graph.nodes["soft"] and back.nodes["aif"] == graph.nodes["aif"]
 
-    executor = ir_to_torch(graph)
+    executor = ir_to_torch(graph, return_state=True)
     ort = OrtExecutor(model, return_state=True)
     assert ort.state_nodes == {"aif": [("aif.v_in", "aif.v_out"), ("aif.a_in", "aif.a_out")]}
     state = ort_state = None
