@@ -37,12 +37,6 @@ def function_of(spec: OpSpec, variant: Variant, opset: int) -> FunctionProto:
     )
 
 
-def split_overload(num_outputs: int) -> str:
-    """The ChannelSplit function overload for a node with `num_outputs` outputs."""
-    spec = op_spec("ChannelSplit")
-    return spec.overload(Variant({}, num_outputs))
-
-
 def _default_variants() -> dict[tuple[str, str], tuple[OpSpec, Variant]]:
     """The default body of every op with a fixed output count, keyed by (op, overload)."""
     found = {}

@@ -226,3 +226,24 @@ def test_a_primitive_without_exporter_is_refused_by_name(extensions, monkeypatch
                       "output": ir.Output(shape=np.array([3]))}, [("input", "odd"), ("odd", "output")])
     with pytest.raises(UnsupportedOperatorError, match=r"Unexported \(node 'odd', opset \d+\): no ONNX exporter"):
         ir_to_onnx(graph)
+
+
+def test_register_talon_op_refuses_a_class_without_spec_or_with_other_fields(extensions, monkeypatch) -> None:
+    from talon.ir.primitives import base
+
+    monkeypatch.setattr(base, "_PRIMITIVES", dict(base._PRIMITIVES))
+
+    @ir.register_primitive
+    class NoSpec(ir.Node):
+        """No talon op of this name exists."""
+
+    with pytest.raises(ir.RegistryError, match="no talon op spec named NoSpec"):
+        register_talon_op(NoSpec)
+
+    class Threshold(ir.Node):  # the talon op Threshold reads an input `threshold`, which this class lacks
+        level: np.ndarray = ir.param("array")
+
+    with pytest.raises(ir.RegistryError, match=r"inputs \['threshold'\] are not array fields of Threshold"):
+        register_talon_op(ir.register_primitive(Threshold, override=True))
+    with pytest.raises(ir.RegistryError, match="already registered for \\['AdaptiveIF'\\]"):
+        register_talon_op(AdaptiveIF)

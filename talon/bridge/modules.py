@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from onnx_ops import op_spec
 from onnx_ops.neuron_kernels import if_step, lif_coefficients, lif_step
 
 from .. import ir
@@ -81,7 +82,6 @@ class _NeuronModule(nn.Module):
     a parameter in place, call refresh()."""
 
     _is_stateful = True
-    _state_size = 1  # the membrane
     param_names: tuple[str, ...] = ()
     kernel_names: tuple[str, ...] = ()  # derived non-persistent buffers, in the kernel's argument order
 
@@ -163,6 +163,8 @@ class _SpikingNeuron(_NeuronModule):
 class LIFModule(_SpikingNeuron):
     """Leaky integrate-and-fire (docs/neurons.md): ``forward(x, v=None) -> (spikes, v_next)``, dt = 1."""
 
+    _state_size = len(op_spec("LIF").state)  # the state items the talon op declares
+
     param_names = ("tau", "r", "v_leak", "v_threshold")
     kernel_names = ("beta", "one_minus_beta", "k_r", "k_v_leak", "k_v_threshold")
     _step = staticmethod(lif_step)
@@ -179,6 +181,8 @@ class LIFModule(_SpikingNeuron):
 
 class IFModule(_SpikingNeuron):
     """Integrate-and-fire: ``forward(x, v=None) -> (spikes, v_next)`` with v = v + r*x, reset to zero."""
+
+    _state_size = len(op_spec("IF").state)
 
     param_names = ("r", "v_threshold")
     kernel_names = ("k_r", "k_v_threshold")

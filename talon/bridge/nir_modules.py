@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from onnx_ops import op_spec
 from onnx_ops.neuron_kernels import lif_coefficients
 from onnx_ops.nir_kernels import cuba_lif_step, integrator_step, li_step, scale, sum_pool2d, threshold
 
@@ -29,6 +30,8 @@ class _FittedModule(_NeuronModule):
 
 class LIModule(_FittedModule):
     """Leaky integrator: ``forward(x, v=None) -> (v_next, v_next)``; the output is the membrane."""
+
+    _state_size = len(op_spec("LI").state)
 
     param_names = ("tau", "r", "v_leak")
     kernel_names = ("beta", "one_minus_beta", "k_r", "k_v_leak")
@@ -51,6 +54,8 @@ class LIModule(_FittedModule):
 class IntegratorModule(_FittedModule):
     """Integrator: ``forward(x, v=None) -> (v_next, v_next)`` with v_next = v + r*x."""
 
+    _state_size = len(op_spec("Integrator").state)
+
     param_names = ("r",)
     kernel_names = ("k_r",)
 
@@ -72,7 +77,7 @@ class IntegratorModule(_FittedModule):
 class CubaLIFModule(_FittedModule):
     """Current-based LIF: ``forward(x, v=None, i=None) -> (spikes, v_next, i_next)``."""
 
-    _state_size = 2  # membrane, synaptic current
+    _state_size = len(op_spec("CubaLIF").state)  # membrane, synaptic current, as the talon op declares
     param_names = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
     kernel_names = ("alpha", "one_minus_alpha", "k_w_in", "beta", "one_minus_beta", "k_r", "k_v_leak", "k_v_threshold")
 
