@@ -104,7 +104,7 @@ class CyclicGraphExecutor(ExecutorModule):
         if not self.input_names:
             raise GraphError("no input: give at least one node without a module and without incoming edges")
         if int(timesteps) < 1:
-            raise ValueError(f"timesteps must be a positive int, got {timesteps!r}")
+            raise GraphError(f"timesteps must be a positive int, got {timesteps!r}")
         self.timesteps = int(timesteps)
         self.return_state = return_state
         self.output_nodes = list(output_nodes) if output_nodes is not None else [

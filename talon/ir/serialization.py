@@ -56,7 +56,7 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
 def _encode_graph(path: str, graph: Graph) -> dict[str, Any]:
     """The whole file as nested dicts (groups) of dataset values; nothing is written yet."""
     if not isinstance(graph, Graph):
-        raise TypeError(f"write expects a talon.ir.Graph, got {type(graph).__name__}")
+        raise TalonFormatError(path, f"write expects a talon.ir.Graph, got {type(graph).__name__}")
     try:
         graph.validate()
     except GraphError as exc:
