@@ -19,6 +19,8 @@ from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
 from talon.ir._atomic import atomic_file
 
+from talon.errors import require
+
 from .errors import ConversionError, UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
 
@@ -33,6 +35,7 @@ TENSOR_DATA_FIELDS = {"raw_data", "float_data", "int32_data", "int64_data", "dou
 
 def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """An ONNX model computing one timestep of `graph`; stateful nodes' membranes are inputs and outputs."""
+    require(graph, Graph, "ir_to_onnx: graph", ConversionError)
     opset = DEFAULT_OPSET if opset is None else opset
     if opset < MIN_OPSET:
         raise ConversionError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")

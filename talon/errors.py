@@ -120,6 +120,15 @@ class CliError(TalonError):
     """A user-facing failure of a CLI command; its message is the one line the command prints."""
 
 
+def require(value: object, types: type | tuple[type, ...], what: str, error: type[TalonError] = TalonError) -> None:
+    """Raise `error` naming `what` (e.g. "ir_to_onnx: graph") unless `value` is an instance of `types`.
+
+    Public entry points call this first, so a wrong argument type is a typed error, never an AttributeError."""
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise error(f"{what} must be of type {names}, got {type(value).__name__}")
+
+
 class TalonWarning(UserWarning):
     """Base of every warning this project issues."""
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..ir.errors import GraphError
+from ..errors import GraphError, require
 from ..ir.graph import Graph
 from .base import ExecutorModule, cast_real, take_inputs
 from .errors import StateError
@@ -136,6 +136,7 @@ class CyclicGraphExecutor(ExecutorModule):
         node_map: CustomMap | None = None,
     ) -> "CyclicGraphExecutor":
         """From an IR graph (cyclic or not); `output_nodes` defaults to its Output nodes."""
+        require(graph, Graph, "CyclicGraphExecutor.from_graph: graph", GraphError)
         boundary = set(graph.inputs) | set(graph.outputs)
         modules = {n: m for n, m in nodes_to_modules(graph, node_map).items() if n not in boundary}
         outputs = graph.outputs if output_nodes is None else output_nodes
