@@ -21,7 +21,7 @@ from talon.ir._atomic import atomic_file
 
 from talon.errors import require
 
-from .errors import ConversionError, UnsupportedOperatorError
+from .errors import EXPORT_HINT, ConversionError, UnsupportedNode, UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
 
 FORMAT_VERSION = "1"
@@ -41,9 +41,10 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
         raise ConversionError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
     if graph.is_cyclic:
         raise GraphError(f"ONNX graphs are acyclic; this graph has cycles closed by {graph.back_edges()}")
-    missing = sorted({type(n).__name__ for n in graph.nodes.values() if emitter_for(n) is None})
+    missing = [UnsupportedNode(type(n).__name__, name, "", opset, "no ONNX exporter is registered for this IR primitive")
+               for name, n in graph.nodes.items() if emitter_for(n) is None]
     if missing:
-        raise UnsupportedOperatorError(f"no ONNX emitter for IR primitive(s) {missing}")
+        raise UnsupportedOperatorError(missing, EXPORT_HINT, "IR node(s) cannot be exported to ONNX")
     ctx = EmitContext(graph, opset)
     for name in graph.topological_order():
         node = graph.nodes[name]

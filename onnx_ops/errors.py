@@ -4,6 +4,6 @@ OrtModelError, OrtInputError and OrtStateError are talon.errors.ModelError, Inpu
 torch and onnxruntime executors raise the same types.
 """
 
-from talon.errors import ModelError, OrtInputError, OrtModelError, OrtStateError
+from talon.errors import ModelError, OpSpecError, OrtInputError, OrtModelError, OrtStateError
 
-__all__ = ["ModelError", "OrtModelError", "OrtInputError", "OrtStateError"]
+__all__ = ["ModelError", "OrtModelError", "OrtInputError", "OrtStateError", "OpSpecError"]

@@ -6,6 +6,8 @@ Every layer (``talon.ir``, ``onnx_ops``, ``converters``, ``talon.bridge``, the C
 
     TalonError
     ├── DeclarationError        a primitive, module, op or converter declared or registered wrongly
+    │   ├── RegistryError       a duplicate registration without override=True, or a wrong kind of entry
+    │   └── OpSpecError         an inconsistent talon op spec
     ├── PrimitiveError          a node built with an invalid field (names primitive and field)
     ├── GraphError              an invalid graph structure or shapes
     ├── TalonFormatError        an unreadable or unwritable .t1c file (names file, node, field)
@@ -30,6 +32,16 @@ class TalonError(ValueError):
 
 class DeclarationError(TalonError):
     """A primitive, module, op spec or converter entry is declared or registered wrongly (e.g. a duplicate)."""
+
+
+class RegistryError(DeclarationError):
+    """A registration is refused: the key (primitive name, class, op) is already registered and override=True
+    was not given, or the entry is not of the kind the registry holds; names the registry and the key."""
+
+
+class OpSpecError(DeclarationError):
+    """A talon op spec that cannot be registered: a duplicate name without override=True, or an inconsistent
+    declaration (state items not laid out as the convention says, an unknown attribute kind); names the op."""
 
 
 class PrimitiveError(TalonError):
@@ -88,13 +100,21 @@ HINT = (
 )
 
 
-class UnsupportedOperatorError(ConversionError):
-    """Every node that has no TALON equivalent, listed together with a hint."""
+EXPORT_HINT = (
+    "Hint: register an ONNX exporter for the primitive (converters.export.register), or for a primitive that is "
+    "one talon op, its op spec (onnx_ops.register_op) and converters.register_talon_op; see docs/extending.md."
+)
 
-    def __init__(self, nodes: Sequence[UnsupportedNode], hint: str = HINT):
+
+class UnsupportedOperatorError(ConversionError):
+    """Every node that has no equivalent on the other side (ONNX nodes without TALON IR primitive, or IR nodes
+    without ONNX exporter), listed together with a hint."""
+
+    def __init__(self, nodes: Sequence[UnsupportedNode], hint: str = HINT,
+                 title: str = "ONNX node(s) cannot be converted to TALON IR"):
         self.nodes = list(nodes)
         self.hint = hint
-        lines = [f"{len(self.nodes)} ONNX node(s) cannot be converted to TALON IR:"]
+        lines = [f"{len(self.nodes)} {title}:"]
         lines += [f"  - {n.describe()}" for n in self.nodes]
         super().__init__("\n".join([*lines, hint]))
 

@@ -25,6 +25,7 @@ from onnx_ops.neuron_kernels import if_step, lif_coefficients, lif_step
 
 from .. import ir
 from ..ir.graph import Graph
+from ..ir.errors import RegistryError
 from ..ir.primitives import Node
 from ..ir.primitives.routing import SKIP_TYPES
 from .errors import ExecutorError
@@ -36,8 +37,14 @@ CustomMap = Mapping[Union[type, str], Union[ModuleFactory, nn.Module]]
 _FACTORIES: dict[type, ModuleFactory] = {}
 
 
-def register_module(*classes: type) -> Callable[[ModuleFactory], ModuleFactory]:
-    """Decorator: make a factory the default torch module builder for the given primitive classes."""
+def register_module(*classes: type, override: bool = False) -> Callable[[ModuleFactory], ModuleFactory]:
+    """Decorator: make a factory the default torch module builder for the given primitive classes.
+
+    A class that already has a factory is refused (RegistryError) unless override=True."""
+    taken = [cls.__name__ for cls in classes if cls in _FACTORIES]
+    if taken and not override:
+        raise RegistryError(f"a torch module factory is already registered for {taken}; pass override=True to "
+                            "replace it")
 
     def deco(factory: ModuleFactory) -> ModuleFactory:
         for cls in classes:

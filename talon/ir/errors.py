@@ -1,5 +1,5 @@
 """The IR layer's errors, re-exported from the one hierarchy in :mod:`talon.errors`."""
 
-from ..errors import GraphError, PrimitiveError, TalonError, TalonFormatError
+from ..errors import GraphError, PrimitiveError, RegistryError, TalonError, TalonFormatError
 
-__all__ = ["TalonError", "PrimitiveError", "GraphError", "TalonFormatError"]
+__all__ = ["TalonError", "PrimitiveError", "GraphError", "TalonFormatError", "RegistryError"]

@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ...errors import DeclarationError, PrimitiveError
+from ...errors import DeclarationError, PrimitiveError, RegistryError
 
 Shape = tuple[int, ...]
 
@@ -44,15 +44,23 @@ def param(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def register_primitive(cls: type["Node"]) -> type["Node"]:
-    """Class decorator: make a primitive known by its class name to readers, writers and converters."""
+def register_primitive(cls: type["Node"] | None = None, *, override: bool = False):
+    """Class decorator: make a primitive known by its class name to readers, writers and converters.
+
+    ``@register_primitive`` or ``@register_primitive(override=True)``; a name already registered is refused
+    (RegistryError) unless override=True."""
+    if cls is None:
+        return lambda c: register_primitive(c, override=override)
     if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise DeclarationError("register_primitive expects a subclass of talon.ir.Node")
+        raise RegistryError("register_primitive expects a subclass of talon.ir.Node")
+    if cls.__name__ in _PRIMITIVES and not override:
+        raise RegistryError(f"a primitive named {cls.__name__} is already registered "
+                            f"({_PRIMITIVES[cls.__name__].__module__}); pass override=True to replace it")
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(eq=False, repr=False)(cls)
     for f in primitive_fields(cls):
         if f.name in RESERVED_FIELDS or "kind" not in f.metadata:
-            raise DeclarationError(
+            raise RegistryError(
                 f"{cls.__name__}.{f.name}: declare fields with param(kind, ...) and avoid the names {RESERVED_FIELDS}"
             )
     _PRIMITIVES[cls.__name__] = cls
