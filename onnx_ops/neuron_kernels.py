@@ -58,31 +58,31 @@ def if_step(x, v, r, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
     return s, v * (1.0 - s)
 
 
+
 def lif_scan(xs, v, beta, one_minus_beta, r, v_leak, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
     """T lif_step calls over xs [T, ...] from v, without autograd: (spikes [T, ...], v after the last step).
 
-    The same numbers as the step loop with fewer passes over memory: the input current
-    (1-beta)*(v_leak + r*x) is computed for all timesteps at once, each step keeps the membrane before reset
-    in place of that current and resets by multiplying with (v < v_threshold), which equals 1 - spike (NaN
-    and inf included); the spikes are read from the kept membranes at the end."""
+    The same numbers as the step loop in fewer operations: the input current (1-beta)*(v_leak + r*x) is
+    computed for all timesteps at once, each step keeps its membrane before reset in place of that current
+    and resets by multiplying with (v < v_threshold), which equals 1 - spike (NaN and inf included); the
+    spikes are read from the kept membranes at the end."""
     h = one_minus_beta * (v_leak + r * xs)
-    scaled, v_next = torch.empty_like(h[0]), torch.empty_like(h[0])
-    keep = torch.empty(h.shape[1:], dtype=torch.bool, device=h.device)
+    scaled, keep, v_next = torch.empty_like(h[0]), torch.empty_like(h[0]), torch.empty_like(h[0])
     for h_t in h:
         torch.mul(beta, v, out=scaled)
         torch.add(scaled, h_t, out=h_t)
         torch.lt(h_t, v_threshold, out=keep)
         v = torch.mul(h_t, keep, out=v_next)
-    return (h >= v_threshold).to(h.dtype), v
+    return h.ge_(v_threshold), v
 
 
 def if_scan(xs, v, r, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
     """T if_step calls over xs [T, ...] from v, without autograd: (spikes [T, ...], v after the last step);
     computed as lif_scan is."""
     h = r * xs
-    keep, v_next = torch.empty(h.shape[1:], dtype=torch.bool, device=h.device), torch.empty_like(h[0])
+    keep, v_next = torch.empty_like(h[0]), torch.empty_like(h[0])
     for h_t in h:
         torch.add(v, h_t, out=h_t)
         torch.lt(h_t, v_threshold, out=keep)
         v = torch.mul(h_t, keep, out=v_next)
-    return (h >= v_threshold).to(h.dtype), v
+    return h.ge_(v_threshold), v

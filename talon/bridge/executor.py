@@ -12,6 +12,7 @@ convolution, and runs graphs with several inputs and outputs. Cyclic graphs need
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Mapping, Union
 
@@ -25,6 +26,8 @@ from .errors import InputError
 from .modules import CustomMap, nodes_to_modules
 from .plan import Plan
 
+# values per node that run_sequence computes at once: a chunk of timesteps this large stays in the caches
+CHUNK_ELEMENTS = 1 << 20
 Tensors = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 
 
@@ -55,6 +58,8 @@ class GraphExecutor(ExecutorModule):
         self.state_names: list[str] = self._plan.state_names
         self._input_shapes = [torch.Size(shapes[n]) for n in self.input_names]
         self._output_slots = [self._plan.output_slot(n) for n in self.output_names]
+        # the most values per sample of any node: run_sequence takes chunks of CHUNK_ELEMENTS values per node
+        self._widest = max((math.prod(s) for s in shapes.values() if s is not None and None not in s), default=1)
         self._state_shapes: list[torch.Size] = []
         self._batched_state_shapes: dict[int, list[torch.Size]] = {}
         # full shapes of single input tensors accepted before -> the state shapes for their batch
@@ -124,9 +129,14 @@ class GraphExecutor(ExecutorModule):
             raise InputError(f"inputs must share one batch size, got {[tuple(t.shape[:2]) for t in seqs]}")
         timesteps, batch = seqs[0].shape[:2]
         states = plan.import_state(state, self.dtype, self._batch_state_shapes(batch))
-        vals = [t.reshape(timesteps * batch, *t.shape[2:]) for t in seqs] + plan.unset
-        plan.run_layers(vals, states, plan.bind(self.node_modules), timesteps)
-        outs = [vals[s].reshape(timesteps, batch, *vals[s].shape[1:]) for s in self._output_slots]
+        steps, chunk = plan.bind(self.node_modules), max(1, CHUNK_ELEMENTS // (batch * self._widest or 1))
+        parts = []
+        for start in range(0, timesteps, chunk):
+            n = min(chunk, timesteps - start)
+            vals = [t[start:start + n].reshape(n * batch, *t.shape[2:]) for t in seqs] + plan.unset
+            plan.run_layers(vals, states, steps, n)
+            parts.append([vals[s].reshape(n, batch, *vals[s].shape[1:]) for s in self._output_slots])
+        outs = [p[0] if len(parts) == 1 else torch.cat(p) for p in zip(*parts)]
         out = outs[0] if len(outs) == 1 else dict(zip(self.output_names, outs))
         if self.return_state:
             return out, plan.export_state(states)

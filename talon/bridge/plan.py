@@ -112,8 +112,8 @@ class Plan:
 
     def bind(self, node_modules: Mapping[str, nn.Module]) -> list[tuple]:
         """The steps with each module key replaced by the module now held under it in `node_modules`."""
-        return [(kind, None if key is None else node_modules[key], a, out, si)
-                for kind, key, a, out, si in self.steps]
+        modules = dict(node_modules.items())
+        return [(kind, None if key is None else modules[key], a, out, si) for kind, key, a, out, si in self.steps]
 
     def import_state(self, state: Mapping[str, Any] | None, dtype: torch.dtype,
                      shapes: list[torch.Size] | None = None) -> list[tuple]:
