@@ -59,7 +59,7 @@ class GraphExecutor(ExecutorModule):
         self._input_shapes = [torch.Size(shapes[n]) for n in self.input_names]
         self._output_slots = [self._plan.output_slot(n) for n in self.output_names]
         # the most values per sample of any node: run_sequence takes chunks of CHUNK_ELEMENTS values per node
-        self._widest = max((math.prod(s) for s in shapes.values() if s is not None and None not in s), default=1)
+        self._widest = max((math.prod(s) for s in shapes.values() if s and all(type(d) is int for d in s)), default=1)
         self._state_shapes: list[torch.Size] = []
         self._batched_state_shapes: dict[int, list[torch.Size]] = {}
         # full shapes of single input tensors accepted before -> the state shapes for their batch
