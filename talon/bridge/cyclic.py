@@ -161,7 +161,7 @@ class CyclicGraphExecutor(ExecutorModule):
             if value.dim() == 0 or value.shape[0] != batch:
                 raise StateError(f"{what} has shape {tuple(value.shape)}; the input's batch is {batch}")
         outputs = []
-        steps = self._plan.current_steps()
+        steps = self._plan.bind(self.node_modules)
         for t in range(self.timesteps):
             for slot, tensor in zip(self._input_slots, inputs):
                 vals[slot] = tensor
