@@ -13,6 +13,8 @@ import onnx
 from onnx import AttributeProto, FunctionProto, ModelProto
 from onnx import helper as h
 
+from talon.errors import require
+
 from .errors import OrtModelError
 from . import schemas as _schemas  # noqa: F401  (the schemas are registered before bodies are built)
 from .spec import DOMAIN, VERSION, OpSpec, Variant, attribute_values, op_spec, op_specs
@@ -99,6 +101,7 @@ def attach_functions(model: ModelProto) -> ModelProto:
     defaults written out, and each node gets the body overload it needs (ChannelSplit per output count,
     LIF/IF per reset mode).
     """
+    require(model, ModelProto, "attach_functions: model", OrtModelError)
     nodes = list(_talon_nodes(model.graph))
     if not nodes:
         return model

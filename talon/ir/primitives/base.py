@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ..errors import PrimitiveError, RegistryError
+from ...errors import DeclarationError, PrimitiveError, RegistryError
 
 Shape = tuple[int, ...]
 
@@ -37,10 +37,10 @@ def param(
     """Declare a primitive field of a given kind; `length` expands a scalar to an n-tuple for "ints";
     `infinite` lets a "float" field be +-inf (a pad value), other floats must be finite float32 values."""
     if kind not in KINDS:
-        raise ValueError(f"unknown field kind {kind!r}")
+        raise DeclarationError(f"unknown field kind {kind!r}; expected one of {KINDS}")
     meta = {"kind": kind, "optional": optional or default is None, "length": length, "infinite": infinite}
     if isinstance(default, (list, dict, np.ndarray)):
-        raise TypeError("mutable defaults are not allowed")
+        raise DeclarationError("mutable defaults are not allowed")
     return dataclasses.field(default=default, metadata=meta)
 
 
