@@ -187,3 +187,32 @@ def test_an_unknown_reset_mode_is_refused_naming_the_node() -> None:
     x = np.zeros((1, 2), F32)
     with pytest.raises(OrtModelError, match="'n'.*reset_mode.*'halve'.*'zero', 'subtract'"):
         _model("IF", {"x": x, "v": x}, ["s", "vn"], {"r": np.ones(2, F32), "th": np.ones(2, F32)}, reset_mode="halve")
+
+
+class _SubtractingIF(torch.nn.Module):
+    """One IF with the subtract reset, through the torch custom op (so torch.onnx.export emits talon.IF)."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.register_buffer("r", torch.ones(5))
+        self.register_buffer("th", torch.full((5,), threshold))
+
+    def forward(self, x, v):
+        return torch.ops.talon.if_(x, v, self.r, self.th, "subtract")
+
+
+def test_torch_export_carries_the_reset_mode_to_onnx() -> None:
+    from onnx_ops import OrtExecutor, state_input_name, state_output_name
+
+    threshold = 0.625
+    names = dict(input_names=["x", state_input_name("n")], output_names=["s", state_output_name("n")])
+    model = torch_ops.export(_SubtractingIF(threshold).eval(), (torch.zeros(2, 5), torch.zeros(2, 5)), **names)
+    (node,) = [n for n in model.graph.node if n.op_type == "IF"]
+    assert onnx.helper.get_attribute_value(next(a for a in node.attribute if a.name == "reset_mode")) == b"subtract"
+    xs = (np.random.default_rng(12).integers(-2, 9, (10, 2, 5)) / 8).astype(F32)
+    want_s, want_v = _numpy_loop("IF", xs.astype(np.float64), threshold, "subtract")
+    ex, state = OrtExecutor(model, return_state=True), None
+    for t, x in enumerate(xs):
+        s, state = ex(x, state)
+        np.testing.assert_array_equal(s, want_s[t])
+        np.testing.assert_array_equal(state["n"][0], want_v[t])
