@@ -16,11 +16,12 @@ import onnx_ir as ir
 
 import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
 from talon.ir import Graph, Input, Output, Skip
+from talon.ir._files import require_regular_file
 from talon.ir.primitives import Node
 
-from .cleanup import clean
+from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
-from .safety import check_external_data
+from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import constant, dims
 from .importers.naming import Namer, sanitize
@@ -33,13 +34,15 @@ SourceRef = tuple[str, int]  # (IR node name, output index)
 
 def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None]:
     """The ModelProto (external data not loaded) and the folder its external data is read from (None for an
-    in-memory model); every external location is checked first, so nothing outside that folder is ever opened."""
+    in-memory model), passed through the guard (converters.safety): nothing outside that folder is ever opened
+    and nothing in the model can kill the process in onnx's native code."""
     if isinstance(model_or_path, onnx.ModelProto):
-        check_external_data(model_or_path, None)
+        check_model(model_or_path, None, _native)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
         raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
+    require_regular_file(path, lambda why: ConversionError(f"{path}: {why}"))
     try:
         proto = onnx.load(path, load_external_data=False)
     except OSError as exc:
@@ -48,10 +51,15 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         raise ConversionError(f"{path}: not an ONNX model: {exc}") from exc
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        check_external_data(proto, folder)
+        check_model(proto, folder, _native)
     except ConversionError as exc:
         raise ConversionError(f"{path}: {exc}") from exc
     return proto, folder
+
+
+def _native(proto: onnx.ModelProto) -> None:
+    """The native code clean() runs first: opset conversion, then onnx's shape inference."""
+    onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=False, data_prop=True)
 
 
 def onnx_to_ir(

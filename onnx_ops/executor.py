@@ -24,9 +24,9 @@ from onnx import helper as h
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 from .errors import OrtInputError, OrtModelError, OrtStateError
+from . import guard
 from .functions import attach_functions
 from .state import state_pairs
-from .tensors import external_tensors
 
 SEQ_PREFIX = "seq."  # prefix of the Scan model's outer input/output names
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds cast to the model's dtype: bool, ints, floats
@@ -86,31 +86,23 @@ def _spec(info: onnx.ValueInfoProto, label: str) -> tuple[np.dtype, list]:
 
 
 def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None, str]:
-    """(a private copy of the model, its folder or None, a label naming it in errors)."""
+    """(a private copy of the model, its folder or None, a label naming it in errors), passed through the guard."""
     if isinstance(model_or_path, onnx.ModelProto):
-        model = copy.deepcopy(model_or_path)
-        label = f"model {model.graph.name!r}"
-        _refuse_external_data(model, label)
-        return model, None, label
-    path = os.fspath(model_or_path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no ONNX file at {path!r}")
+        model, folder, label = copy.deepcopy(model_or_path), None, f"model {model_or_path.graph.name!r}"
+    else:
+        path = os.fspath(model_or_path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no ONNX file at {path!r}")
+        try:
+            model = onnx.load(path, load_external_data=False)
+        except (DecodeError, ValueError) as exc:
+            raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
+        folder, label = os.path.dirname(os.path.abspath(path)), repr(path)
     try:
-        model = onnx.load(path, load_external_data=False)
-    except (DecodeError, ValueError) as exc:
-        raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
-    return model, os.path.dirname(os.path.abspath(path)), repr(path)
-
-
-def _refuse_external_data(model: onnx.ModelProto, label: str) -> None:
-    """An in-memory model has no folder: its external data locations would resolve against the working
-    directory, so they are refused (load the model from its file instead)."""
-    for tensor in external_tensors(model):
-        where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
-        raise OrtModelError(
-            f"{label}: tensor {tensor.name!r} keeps its data in the external file {where!r}; an in-memory "
-            "model has no folder to find it in: pass the model's file path instead"
-        )
+        guard.check_model(model, folder)
+    except OrtModelError as exc:
+        raise OrtModelError(f"{label}: {exc}") from None
+    return model, folder, label
 
 
 class OrtExecutor:

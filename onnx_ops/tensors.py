@@ -1,5 +1,5 @@
-"""Every tensor an ONNX model holds, wherever it sits (initializers, sparse initializers, node attributes,
-subgraphs, functions): the one walk that external-data checks in onnx_ops and converters share."""
+"""Every tensor an ONNX model holds, wherever it sits (initializers, sparse initializers, node attributes
+(dense and sparse), subgraphs, functions): the one walk that external-data checks in onnx_ops and converters share."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def _node_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[TensorProto]:
                 yield attr.t
             elif attr.type == AttributeProto.TENSORS:
                 yield from attr.tensors
+            elif attr.type == AttributeProto.SPARSE_TENSOR:
+                yield from (attr.sparse_tensor.values, attr.sparse_tensor.indices)
+            elif attr.type == AttributeProto.SPARSE_TENSORS:
+                for sparse in attr.sparse_tensors:
+                    yield from (sparse.values, sparse.indices)
             elif attr.type == AttributeProto.GRAPH:
                 yield from _graph_tensors(attr.g)
             elif attr.type == AttributeProto.GRAPHS:
