@@ -12,7 +12,7 @@ import onnx
 from onnx_ops import guard
 from onnx_ops.errors import OrtModelError
 
-from .errors import ConversionError
+from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
 
 
 def check_external_data(model: onnx.ModelProto, base_dir: str | os.PathLike | None) -> None:
@@ -23,9 +23,16 @@ def check_external_data(model: onnx.ModelProto, base_dir: str | os.PathLike | No
 
 def check_model(model: onnx.ModelProto, base_dir: str | os.PathLike | None,
                 native: Callable[[onnx.ModelProto], object]) -> None:
-    """onnx_ops.guard.check_model, refusing with ConversionError."""
+    """onnx_ops.guard.check_model, refusing with ConversionError; nodes that disagree with their schema are
+    listed together in one UnsupportedOperatorError, as the importers list what they cannot map."""
+    check_external_data(model, base_dir)
+    problems = guard.node_problems(model)
+    if problems:
+        raise UnsupportedOperatorError([
+            UnsupportedNode(node.op_type, node.name, "" if node.domain == "ai.onnx" else node.domain, opset, why)
+            for node, opset, why in problems])
     with _converted():
-        guard.check_model(model, base_dir, native)
+        guard.check_native(model, native)
 
 
 @contextlib.contextmanager

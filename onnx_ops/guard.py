@@ -133,18 +133,23 @@ def _node_problems(node: onnx.NodeProto, opsets: dict[str, int]) -> list[str]:
             if declared.required:
                 problems.append(f"lacks its required attribute {name!r}")
         elif not attr.ref_attr_name and declared.type != AttributeProto.UNDEFINED and attr.type != declared.type:
-            problems.append(f"attribute {name!r} is {AttributeProto.AttributeType.Name(attr.type)}, its schema "
-                            f"says {AttributeProto.AttributeType.Name(declared.type)}")
+            problems.append(f"attribute {name!r} must be of type {AttributeProto.AttributeType.Name(declared.type)}, "
+                            f"got {AttributeProto.AttributeType.Name(attr.type)}")
     if node.op_type == "Split" and domain == "" and "num_outputs" in given and not given["num_outputs"].ref_attr_name:
         if given["num_outputs"].i != n_out:
             problems.append(f"attribute num_outputs is {given['num_outputs'].i} but the node has {n_out} outputs")
     return problems
 
 
+def node_problems(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, int, str]]:
+    """(node, its opset, what is wrong) for every node whose arity or attributes disagree with its schema."""
+    return [(node, opsets.get("" if node.domain == "ai.onnx" else node.domain, 0), p)
+            for node, opsets in _all_nodes(model) for p in _node_problems(node, opsets)]
+
+
 def check_nodes(model: onnx.ModelProto) -> None:
     """Refuse nodes whose arity or attributes disagree with their schema, listing every one."""
-    problems = [f"node {node.name!r} ({node.op_type}) {p}" for node, opsets in _all_nodes(model)
-                for p in _node_problems(node, opsets)]
+    problems = [f"node {node.name!r} ({node.op_type}) {p}" for node, _, p in node_problems(model)]
     if problems:
         shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
         raise OrtModelError(f"{len(problems)} node problem(s): {shown}")
@@ -223,6 +228,11 @@ def check_model(model: onnx.ModelProto, base_dir: str | os.PathLike | None,
     `native` is the native work to probe in a child (onnx's shape inference by default)."""
     check_external_data(model, base_dir)
     check_nodes(model)
+    check_native(model, native)
+
+
+def check_native(model: onnx.ModelProto, native: Callable[[onnx.ModelProto], object] = _infer) -> None:
+    """The inlining bound, then `native(model)` probed in a forked child: OrtModelError when the child dies."""
     check_inlined_size(model)
     signal = survives(lambda: native(model))
     if signal is not None:

@@ -4,8 +4,8 @@ Before anything is read: soft and external links, external and virtual storage a
 other files); every object may be reached by one link only, so a walk visits each object once and its work
 and memory stay bounded by the file's size (hard-linked groups would turn a small file into an exponential
 tree, and one dataset linked many times into many copies); nesting is limited to MAX_DEPTH groups; every
-dataset's declared bytes are charged to one budget, the file's size times `expansion` (1 for unfiltered
-files: a dataset cannot hold more than the file), and an unfiltered dataset must store all the bytes it
+dataset's declared bytes are charged to one budget (by default the file's size: an unfiltered dataset cannot
+hold more than the file), and an unfiltered dataset must store all the bytes it
 declares (never-written chunked datasets would be materialised from their fill value).
 """
 
@@ -35,9 +35,9 @@ class Refused(BadValue):
 class SafeFile:
     """Opens members of one open HDF5 file (read also through `raw` for the heap check) under the rules above."""
 
-    def __init__(self, h5: h5py.File, raw: BinaryIO, expansion: int = 1, filters: frozenset[int] = frozenset()):
-        size = h5.id.get_filesize()
-        self.budget = Budget(size * expansion)
+    def __init__(self, h5: h5py.File, raw: BinaryIO, budget: int | None = None, filters: frozenset[int] = frozenset()):
+        """`budget`: bytes all values may take (default: the file's size); `filters`: HDF5 filter ids allowed."""
+        self.budget = Budget(h5.id.get_filesize() if budget is None else budget)
         self.heap = HeapCheck(h5.id, raw, self.budget)
         self.filters = filters
         self.seen: set[Any] = set()
