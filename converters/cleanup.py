@@ -9,6 +9,7 @@ BatchNormalization into Conv: the IR keeps BatchNorm nodes.
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import contextmanager
 from typing import Iterator
@@ -63,13 +64,19 @@ _SHAPE_MAKERS = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsamp
 
 @contextmanager
 def _stage(source: str, stage: str) -> Iterator[None]:
-    """Turn any library failure inside one clean-up stage into a ConversionError naming the model and stage."""
+    """Turn any library failure inside one clean-up stage into a ConversionError naming the model and stage;
+    the libraries' own log records (onnx_ir logs a whole traceback when shape inference gives up) are muted."""
+    muted = logging.getLogger("onnx_ir")
+    level = muted.level
+    muted.setLevel(logging.CRITICAL)
     try:
         yield
     except ConversionError:
         raise
     except Exception as exc:  # onnx, onnx_ir and onnxscript raise ValueError/RuntimeError/SerdeError subclasses
         raise ConversionError(f"{source}: {stage} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        muted.setLevel(level)
 
 
 def clean(proto: onnx.ModelProto, folder: str | None = None, source: str = "the ONNX model") -> ir.Model:

@@ -25,6 +25,7 @@ from .export import EmitContext, emitter_for, jsonvalue
 FORMAT_VERSION = "1"
 MIN_OPSET = 20  # Gelu; Resize axes (18) and LayerNormalization (17) are older
 TWO_GB = 2**31
+DATA_MARK = b"talon.save_onnx\n"  # the first bytes of every data file save_onnx writes: only those are swept
 DATA_ALIGNMENT = 4096  # large external tensors start on a page boundary so onnxruntime can memory-map them
 ALIGN_ABOVE = 2**20  # (onnx's own threshold for aligning)
 WRITE_CHUNK = 4 << 20
@@ -67,8 +68,8 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike, external_data_thr
 
     Models of `external_data_threshold` bytes or more keep their initializers in `<file name>.<random>.data`
     beside the file, under a new name on every write, so the previous model never reads the new weights.
-    Each write then removes every such data file that the model now at `path` does not name and that no
-    writer still holds (each holds its data file's lock until its model is in place), so neither kills nor
+    Each write then removes every such data file (recognised by its first bytes, DATA_MARK) that the model
+    now at `path` does not name and that no writer still holds (each holds its data file's lock until its model is in place), so neither kills nor
     concurrent writers leave data files behind; readers that lose a race with a writer read again
     (onnx_ops.guard.read_consistently).
     """
@@ -100,7 +101,7 @@ def _sweep_data_files(path: str) -> None:
         return  # not readable as a model (replaced by something else): its data files are not ours to judge
     for name in names:
         if name not in current:
-            remove_unless_held(os.path.join(folder, name))
+            remove_unless_held(os.path.join(folder, name), starts_with=DATA_MARK)
 
 
 def _locations(model: onnx.ModelProto) -> set[str]:
@@ -118,6 +119,7 @@ def _write_external_data(model: onnx.ModelProto, data_path: str, held: contextli
     _copy_fields(model.graph, graph, skip={"initializer"})
     location = os.path.basename(data_path)
     with atomic_file(data_path, hold=held) as f:
+        f.write(DATA_MARK)
         for tensor in model.graph.initializer:
             if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING:
                 graph.initializer.append(tensor)

@@ -15,7 +15,8 @@ import onnx
 import onnx_ir as ir
 
 import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
-from talon.ir import Graph, Input, Output, Skip
+from onnx_ops.guard import read_consistently
+from talon.ir import Graph, GraphError, Input, Output, Skip
 from talon.ir._files import require_regular_file
 from talon.ir.primitives import Node
 
@@ -75,12 +76,42 @@ def onnx_to_ir(
 
     Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
     """
-    proto, folder = load_model(model_or_path)
-    if is_talon_export(proto) and not spiking:
-        return restore(proto, folder)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
-    source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
-    return _Builder(clean(proto, folder, source), options).build()
+
+    def convert() -> Graph:
+        proto, folder = load_model(model_or_path)
+        if is_talon_export(proto) and not spiking:
+            return restore(proto, folder)
+        source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
+        _strict_shapes(proto, source)
+        return _Builder(clean(proto, folder, source), options).build()
+
+    return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
+
+
+def _checked(graph: Graph) -> Graph:
+    """The converted graph, once its shapes propagate and every Output receives the shape the model declares."""
+    try:
+        shapes = graph.infer_shapes()
+    except GraphError as exc:
+        raise ConversionError(f"the converted graph's shapes do not fit together: {exc}") from exc
+    for name, node in graph.nodes.items():
+        if isinstance(node, Output):
+            reached = {tuple(shapes[src]) for src in graph.predecessors(name) if not graph.nodes[src].multi_output}
+            if reached and reached != {tuple(int(d) for d in node.shape)}:
+                raise ConversionError(f"graph output {name!r} declares shape {tuple(node.shape)} but the converted "
+                                      f"graph gives it {sorted(reached)}")
+    return graph
+
+
+def _strict_shapes(proto: onnx.ModelProto, source: str) -> None:
+    """ConversionError when onnx's shape inference (strict) finds the model inconsistent, naming the node."""
+    try:
+        onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ConversionError(f"{source}: onnx's shape inference refuses the model: {exc}") from None
+    except Exception:  # noqa: BLE001  (other failures are the clean-up stages' to report, with their stage)
+        pass
 
 
 class _Builder:
@@ -114,7 +145,7 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges)
+        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)

@@ -27,6 +27,7 @@ from .errors import OrtInputError, OrtModelError, OrtStateError
 from . import guard
 from .functions import attach_functions
 from .state import state_pairs
+from .tensors import torch_to_numpy
 
 SEQ_PREFIX = "seq."  # prefix of the Scan model's outer input/output names
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds cast to the model's dtype: bool, ints, floats
@@ -55,7 +56,7 @@ def _numpy(value: Any, dtype: np.dtype, what: str, error: type[ValueError]) -> n
     Real numbers and bools are cast; complex numbers, strings and objects are refused with `error` naming `what`
     (casting would drop the imaginary part or parse text)."""
     if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
+        value = torch_to_numpy(value)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
@@ -116,6 +117,10 @@ class OrtExecutor:
         inter_op_threads: int | None = None,
         providers: Sequence[str] | None = None,
     ):
+        guard.read_consistently(model_or_path, lambda: self._setup(
+            model_or_path, return_state, intra_op_threads, inter_op_threads, providers))
+
+    def _setup(self, model_or_path, return_state, intra_op_threads, inter_op_threads, providers) -> None:
         self.model, self._folder, self._label = _load(model_or_path)
         label = self._label
         try:
@@ -208,6 +213,8 @@ class OrtExecutor:
         return feeds
 
     def _state_feeds(self, state: Mapping | None, batch: int) -> dict[str, np.ndarray]:
+        if state is not None and not isinstance(state, Mapping):
+            raise OrtStateError(f"state must be a dict keyed by stateful node name (or None), got {type(state).__name__}")
         state = state or {}
         unknown = [k for k in state if k not in self.state_nodes]
         if unknown:

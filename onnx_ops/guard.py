@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import onnx
 from onnx import AttributeProto, TensorProto
@@ -23,6 +23,7 @@ from onnx import AttributeProto, TensorProto
 from .errors import OrtModelError
 from .tensors import external_tensors
 
+T = TypeVar("T")
 MAX_INLINED_NODES = 1 << 18  # nodes a model may have once its model-local functions are inlined (documented)
 
 
@@ -196,6 +197,31 @@ def check_inlined_size(model: onnx.ModelProto) -> None:
     if total > MAX_INLINED_NODES:
         raise OrtModelError(f"inlining its functions gives more than {MAX_INLINED_NODES} nodes ({total} counted "
                             "before stopping); onnx_ops.guard.MAX_INLINED_NODES bounds it")
+
+
+# -- readers racing a writer ---------------------------------------------------------------------------------
+def _identity(path: str) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def read_consistently(source: object, action: Callable[[], T], attempts: int = 5) -> T:
+    """`action()`, run again when it fails while the file `source` (a path; anything else runs once) is
+    replaced (a writer put a new model, and removed the data files of the old one, while it was read)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return action()
+    path = os.fspath(source)
+    for attempt in range(attempts):
+        before = _identity(path)
+        try:
+            return action()
+        except Exception:
+            if attempt == attempts - 1 or _identity(path) == before:
+                raise
+    raise AssertionError("unreachable")
 
 
 # -- native code in a child process --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..ir.errors import GraphError
 from ..ir.graph import output_indices
 from .base import cast_real
 from .errors import StateError
+from .state_checks import check_state_items, check_state_mapping
 from .modules import _SpikingNeuron
 
 ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI, NEURON = range(7)
@@ -119,6 +120,7 @@ class Plan:
         """Per stateful node, the state tuple from a user dict (name -> tensor or tuple, membrane first), cast
         to `dtype`; unknown names are refused, and so is a membrane whose shape differs from `shapes`."""
         states: list[tuple] = [()] * len(self.state_names)
+        check_state_mapping(state)
         if not state:
             return states
         index = self._state_index
@@ -143,6 +145,7 @@ class Plan:
             raise StateError(f"state[{key!r}] membrane has shape {tuple(items[0].shape)}; node {key!r} expects "
                              f"{tuple(shape)}")
         items = items[: self._state_sizes[self._state_index[key]]]
+        check_state_items(key, items, shape)
         return tuple(cast_real(t, dtype, f"state[{key!r}]", StateError) if isinstance(t, torch.Tensor) else t
                      for t in items)
 

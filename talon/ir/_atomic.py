@@ -57,8 +57,9 @@ def _keep_mode(fd: int, target: str) -> None:
         os.fchmod(fd, stat.S_IMODE(os.stat(target).st_mode))
 
 
-def remove_unless_held(path: str) -> bool:
-    """Remove `path` unless a writer (or a caller's `hold`) still holds its lock; True when removed."""
+def remove_unless_held(path: str, starts_with: bytes = b"") -> bool:
+    """Remove `path` unless a writer (or a caller's `hold`) still holds its lock or it does not begin with
+    `starts_with` (a mark of the files a caller wrote itself); True when removed."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -67,6 +68,8 @@ def remove_unless_held(path: str) -> bool:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if starts_with and os.pread(fd, len(starts_with), 0) != starts_with:
+            return False
     except OSError:
         return False
     else:
