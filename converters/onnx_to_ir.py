@@ -15,12 +15,14 @@ import onnx
 import onnx_ir as ir
 
 import onnx_ops  # the talon op specs (their schemas are registered, so shape inference knows the talon ops)
-from talon.ir import Graph, Input, Output, Skip
+from onnx_ops.guard import read_consistently
+from talon.ir import Graph, GraphError, Input, Output, Skip
+from talon.ir._files import require_regular_file
 from talon.ir.primitives import Node
 
-from .cleanup import clean
+from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
-from .safety import check_external_data
+from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import constant, dims
 from .importers.naming import Namer, sanitize
@@ -33,13 +35,15 @@ SourceRef = tuple[str, int]  # (IR node name, output index)
 
 def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None]:
     """The ModelProto (external data not loaded) and the folder its external data is read from (None for an
-    in-memory model); every external location is checked first, so nothing outside that folder is ever opened."""
+    in-memory model), passed through the guard (converters.safety): nothing outside that folder is ever opened
+    and nothing in the model can kill the process in onnx's native code."""
     if isinstance(model_or_path, onnx.ModelProto):
-        check_external_data(model_or_path, None)
+        check_model(model_or_path, None, _native)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
         raise ConversionError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
+    require_regular_file(path, lambda why: ConversionError(f"{path}: {why}"))
     try:
         proto = onnx.load(path, load_external_data=False)
     except OSError as exc:
@@ -48,10 +52,15 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         raise ConversionError(f"{path}: not an ONNX model: {exc}") from exc
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        check_external_data(proto, folder)
+        check_model(proto, folder, _native)
     except ConversionError as exc:
         raise ConversionError(f"{path}: {exc}") from exc
     return proto, folder
+
+
+def _native(proto: onnx.ModelProto) -> None:
+    """The native code clean() runs first: opset conversion, then onnx's shape inference."""
+    onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=False, data_prop=True)
 
 
 def onnx_to_ir(
@@ -67,12 +76,42 @@ def onnx_to_ir(
 
     Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
     """
-    proto, folder = load_model(model_or_path)
-    if is_talon_export(proto) and not spiking:
-        return restore(proto, folder)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
-    source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
-    return _Builder(clean(proto, folder, source), options).build()
+
+    def convert() -> Graph:
+        proto, folder = load_model(model_or_path)
+        if is_talon_export(proto) and not spiking:
+            return restore(proto, folder)
+        source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
+        _strict_shapes(proto, source)
+        return _Builder(clean(proto, folder, source), options).build()
+
+    return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
+
+
+def _checked(graph: Graph) -> Graph:
+    """The converted graph, once its shapes propagate and every Output receives the shape the model declares."""
+    try:
+        shapes = graph.infer_shapes()
+    except GraphError as exc:
+        raise ConversionError(f"the converted graph's shapes do not fit together: {exc}") from exc
+    for name, node in graph.nodes.items():
+        if isinstance(node, Output):
+            reached = {tuple(shapes[src]) for src in graph.predecessors(name) if not graph.nodes[src].multi_output}
+            if reached and reached != {tuple(int(d) for d in node.shape)}:
+                raise ConversionError(f"graph output {name!r} declares shape {tuple(node.shape)} but the converted "
+                                      f"graph gives it {sorted(reached)}")
+    return graph
+
+
+def _strict_shapes(proto: onnx.ModelProto, source: str) -> None:
+    """ConversionError when onnx's shape inference (strict) finds the model inconsistent, naming the node."""
+    try:
+        onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ConversionError(f"{source}: onnx's shape inference refuses the model: {exc}") from None
+    except Exception:  # noqa: BLE001  (other failures are the clean-up stages' to report, with their stage)
+        pass
 
 
 class _Builder:
@@ -106,7 +145,7 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges)
+        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)

@@ -23,6 +23,7 @@ from ..ir.graph import output_indices
 from .base import cast_real, module_key
 from .errors import StateError
 from .modules import runs_sequences
+from .state_checks import check_state_items, check_state_mapping
 
 ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI = range(6)
 
@@ -120,6 +121,7 @@ class Plan:
         """Per stateful node, the state tuple from a user dict (name -> tensor or tuple, membrane first), cast
         to `dtype`; unknown names are refused, and so is a membrane whose shape differs from `shapes`."""
         states: list[tuple] = [()] * len(self.state_names)
+        check_state_mapping(state)
         if not state:
             return states
         index = self._state_index
@@ -144,6 +146,7 @@ class Plan:
             raise StateError(f"state[{key!r}] membrane has shape {tuple(items[0].shape)}; node {key!r} expects "
                              f"{tuple(shape)}")
         items = items[: self._state_sizes[self._state_index[key]]]
+        check_state_items(key, items, shape)
         return tuple(cast_real(t, dtype, f"state[{key!r}]", StateError) if isinstance(t, torch.Tensor) else t
                      for t in items)
 

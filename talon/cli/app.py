@@ -45,11 +45,23 @@ def one_line(message: str) -> str:
     return ". ".join([*(part.rstrip(".") for part in parts[:-1]), parts[-1]])
 
 
+def as_data(value: Any) -> str:
+    """Text from a file (a node name, a message quoting one) made safe to print: control characters escaped
+    (no terminal escape sequences); print it with markup=False or inside Text, never as markup."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+                   for c in str(value))
+
+
+def data_text(value: Any) -> Text:
+    """`as_data(value)` as rich Text, so that table cells show it literally (a name like '[/bold]' too)."""
+    return Text(as_data(value))
+
+
 def error_line(exc: BaseException) -> str:
     """The one line a failure prints: our typed errors as they are, anything else with its type."""
     if isinstance(exc, (TalonError, FileNotFoundError)):
-        return f"error: {one_line(str(exc))}"
-    return f"error: {type(exc).__name__}: {one_line(str(exc))} (run with --debug for the traceback)"
+        return f"error: {as_data(one_line(str(exc)))}"
+    return f"error: {type(exc).__name__}: {as_data(one_line(str(exc)))} (run with --debug for the traceback)"
 
 
 class TalonGroup(click.Group):
@@ -202,25 +214,25 @@ def _write_picture(graph: talon.ir.Graph, output: str) -> None:
 
 
 def _print_report(info: dict[str, Any]) -> None:
-    table = Table(title=f"{info['file']['path']}", title_justify="left")
+    table = Table(title=data_text(info["file"]["path"]), title_justify="left")
     for col, justify in (("node", "left"), ("type", "left"), ("input shape", "left"),
                          ("output shape", "left"), ("params", "right")):
         table.add_column(col, justify=justify)
     for row in info["nodes"]:
-        table.add_row(row["name"], row["type"], _shape_text(row["input_shapes"]), _shape_text(row["output_shapes"]),
-                      f"{row['params']:,}")
+        table.add_row(data_text(row["name"]), data_text(row["type"]), _shape_text(row["input_shapes"]),
+                      _shape_text(row["output_shapes"]), f"{row['params']:,}")
     out.print(table)
     back = {tuple(e) for e in info["back_edges"]}
     edges = [f"{s} -> {d}" + (" (feedback)" if (s, d) in back else "") for s, d in info["edges"]]
-    out.print("edges: " + ("; ".join(edges) or "none"), markup=False)
+    out.print("edges: " + as_data("; ".join(edges) or "none"), markup=False)
     totals = info["totals"]
     neurons = ", ".join(f"{n:,} {kind}" for kind, n in totals["neurons"].items()) or "none"
     out.print(f"totals: {totals['nodes']} nodes, {totals['edges']} edges, {totals['params']:,} parameters, "
               f"{_human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
               f"file {_human_bytes(info['file']['bytes'])}", markup=False)
-    out.print(f"inputs: {', '.join(info['inputs']) or 'none'}; outputs: {', '.join(info['outputs']) or 'none'}",
+    out.print(as_data(f"inputs: {', '.join(info['inputs']) or 'none'}; outputs: {', '.join(info['outputs']) or 'none'}"),
               markup=False)
-    out.print("metadata: " + (json.dumps(info["metadata"]) if info["metadata"] else "none"), markup=False)
+    out.print("metadata: " + as_data(json.dumps(info["metadata"]) if info["metadata"] else "none"), markup=False)
 
 
 @cli.command()
@@ -242,7 +254,7 @@ def run(path: str, backend: str, steps: int | None, batch: int, input_path: str 
     if input_path and seed is not None:
         raise click.UsageError("give either --input or --random, not both")
     if raster:
-        plots.pyplot()  # fail before a long run when matplotlib is missing
+        plots.check_raster_path(raster)  # fail before a long run: matplotlib missing, an unknown image format
     graph = load(path, dt)
     if input_path:
         inputs = files.load_inputs(input_path, graph, steps)
@@ -271,11 +283,11 @@ def _print_run(title: str, stats: list[running.LayerSpikes], outputs: dict[str, 
         table.add_column(col, justify="left" if col == "layer" else "right")
     for s in stats:
         spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
-        table.add_row(s.layer, f"{s.neurons:,}", *spikes)
+        table.add_row(data_text(s.layer), f"{s.neurons:,}", *spikes)
     out.print(table if stats else "no stateful (LIF/IF/...) layers")
     for name, value in outputs.items():
-        out.print(f"output {name!r}: shape {tuple(value.shape)} (T, B, ...), mean {value.mean():.6g}, "
-                  f"max {value.max():.6g}", markup=False)
+        out.print(as_data(f"output {name!r}: shape {tuple(value.shape)} (T, B, ...), mean {value.mean():.6g}, "
+                          f"max {value.max():.6g}"), markup=False)
 
 
 def _run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

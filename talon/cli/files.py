@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -64,19 +66,38 @@ def load_inputs(path: str | Path, graph: ir.Graph, steps: int | None) -> dict[st
     path = existing(path)
     shapes = input_shapes(graph)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        with _numpy_file(path):
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
         missing = sorted(set(shapes) - set(arrays))
         if missing:
             raise CliError(f"{path}: no array for input(s) {missing}; the file holds {sorted(arrays)}")
     elif path.suffix == ".npy":
         if len(shapes) != 1:
             raise CliError(f"{path}: the model has inputs {sorted(shapes)}; give a .npz file keyed by input name")
-        arrays = {next(iter(shapes)): np.load(path, allow_pickle=False)}
+        with _numpy_file(path):
+            arrays = {next(iter(shapes)): np.load(path, allow_pickle=False)}
     else:
         raise CliError(f"{path}: unknown input extension {path.suffix!r}; expected .npy or .npz")
+    for name in shapes:
+        if arrays[name].dtype.kind not in "biuf":
+            raise CliError(f"{path}: input {name!r} holds {arrays[name].dtype} values; inputs must be real numbers "
+                           "(complex, text and object arrays are refused)")
     return {name: _timed(path, name, np.asarray(arrays[name], dtype=np.float32), shape, steps)
             for name, shape in shapes.items()}
+
+
+@contextmanager
+def _numpy_file(path: Path) -> Iterator[None]:
+    """CliError naming the file when numpy cannot read it (not .npy/.npz data, object arrays needing pickle)."""
+    try:
+        yield
+    except ValueError as exc:
+        why = "holds object arrays, which are never loaded (they would need pickle)" if "allow_pickle" in str(exc) \
+            else f"is not a readable numpy file ({exc})"
+        raise CliError(f"{path}: {why}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise CliError(f"{path}: is not a readable numpy file ({exc})") from None
 
 
 def _timed(path: Path, name: str, array: np.ndarray, shape: tuple[int, ...], steps: int | None) -> np.ndarray:

@@ -22,6 +22,14 @@ def pyplot() -> Any:
     return plt
 
 
+def check_raster_path(path: str | Path) -> None:
+    """CliError unless matplotlib is installed and can write the image format `path`'s extension names."""
+    formats = pyplot().figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in formats:
+        raise CliError(f"--raster {path}: unknown image format {suffix!r}; use one of {', '.join(sorted(formats))}")
+
+
 def save_raster(path: str | Path, trains: Mapping[str, np.ndarray], batch_index: int = 0) -> None:
     """One panel per spiking layer: a dot at (timestep, neuron) for each spike of one batch item."""
     plt = pyplot()

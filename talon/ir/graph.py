@@ -174,7 +174,8 @@ class Graph:
                 raise GraphError(f"node {name!r}: {exc}") from exc
             for shape in shapes:
                 if numel(shape) > MAX_NUMEL:
-                    raise GraphError(f"node {name!r}: output shape {tuple(shape)} has more than 2**63-1 elements")
+                    raise GraphError(f"node {name!r}: output shape {tuple(shape)} has more than {MAX_NUMEL} elements "
+                                     "per sample (talon.ir.primitives.base.MAX_NUMEL bounds every tensor)")
             result[name] = list(shapes) if node.multi_output else tuple(shapes[0])
         return result
 

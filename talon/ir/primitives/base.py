@@ -23,7 +23,7 @@ Shape = tuple[int, ...]
 KINDS = ("array", "ints", "int", "float", "bool", "str", "dims")
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # "float" fields beyond it overflow every float32 executor
-MAX_NUMEL = 2**63 - 1  # element count of the largest tensor a shape may describe (int64 sizes)
+MAX_NUMEL = 2**28  # elements of the largest tensor (per sample) shape inference accepts: 1 GiB of float32 (documented)
 
 RESERVED_FIELDS = ("type", "metadata")  # names the .t1c node group uses itself
 
