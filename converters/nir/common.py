@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ConversionError
 
 NEURON_DTYPE = np.float32  # TALON neurons run in float32; converted neuron parameters are stored so
+DT_KEY = "nir.dt"  # graph metadata: the dt a NIR file was imported with, which a later NIR export reuses
 INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-bridge[nir]"
 
 
@@ -42,7 +43,8 @@ def check_dt(dt: float | None) -> float:
     """The simulation timestep as a positive finite float; ConversionError naming dt otherwise."""
     if dt is None:
         raise ConversionError(
-            "NIR stores no timestep: pass dt=<seconds per TALON step> (snnTorch's export_to_nir uses dt=1e-4)"
+            "NIR stores no timestep: pass dt=<seconds per TALON step> (snnTorch's export_to_nir uses dt=1e-4); "
+            f"graphs imported from NIR keep theirs in metadata[{DT_KEY!r}]"
         )
     value = float(dt)
     if not np.isfinite(value) or value <= 0:
