@@ -173,6 +173,12 @@ def make_inputs(graph: talon.ir.Graph, path: str, options: dict[str, Any], defau
     steps, batch, input_path = options.pop("steps"), options.pop("batch"), options.pop("input_path")
     distribution, rate, seed = options.pop("distribution"), options.pop("rate"), options.pop("seed")
     if input_path:
+        ctx = click.get_current_context()
+        given = [f"--{name}" for name in ("random", "rate", "seed", "batch")
+                 if ctx.get_parameter_source("distribution" if name == "random" else name)
+                 is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"give either --input or {'/'.join(given)}, not both")
         return files.load_inputs(input_path, graph, steps)
     if batch is None:
         batch = files.fixed_batch(path) or default_batch

@@ -42,17 +42,23 @@ def save_raster(path: str | Path, trains: Mapping[str, np.ndarray], batch_index:
     axes[-1, 0].set_xlabel("timestep")
     axes[-1, 0].set_xlim(-0.5, max(spikes.shape[0] for spikes in trains.values()) - 0.5)
     fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    """Save a figure (SVG text stays text, so the picture is searchable) and close it."""
+    import matplotlib
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(path)
+    matplotlib.pyplot.close(fig)
 
 
 def save_graph_picture(path: str | Path, graph: ir.Graph, title: str) -> None:
     """Draw the graph without Graphviz: nodes in layers by longest path from the inputs, edges as arrows, edges
     that close a cycle dashed; text stays text in SVG."""
     plt = pyplot("drawing a graph without Graphviz")
-    import matplotlib
-
     shapes = report.output_shapes(graph)
     layers = layered(graph)
     rows: dict[int, list[str]] = {}
@@ -78,10 +84,7 @@ def save_graph_picture(path: str | Path, graph: ir.Graph, title: str) -> None:
     ax.set_ylim(min(ys) - 0.9, max(ys) + 0.9)
     ax.set_axis_off()
     ax.set_title(title)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def layered(graph: ir.Graph) -> dict[str, int]:
