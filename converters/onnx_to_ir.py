@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
+import onnx_ops  # the talon op specs (their schemas are registered, so shape inference knows the talon ops)
 from talon.ir import Graph, Input, Output, Skip
 from talon.ir.primitives import Node
 
@@ -39,7 +39,7 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         check_external_data(model_or_path, None)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
-        raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+        raise ConversionError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
     try:
         proto = onnx.load(path, load_external_data=False)
@@ -257,9 +257,12 @@ class _Builder:
         return result
 
     def _is_state(self, value: ir.Value) -> bool:
+        """True for a next-state output of a stateful talon node (its op spec declares the state items)."""
         producer = value.producer()
-        return producer is not None and value.index() > 0 and canonical_domain(producer.domain) == "talon" \
-            and producer.op_type in ("LIF", "IF")
+        if producer is None or canonical_domain(producer.domain) != onnx_ops.DOMAIN:
+            return False
+        spec = onnx_ops.op_spec(producer.op_type)
+        return spec is not None and 0 < value.index() <= len(spec.state)
 
     def _ir_shapes(self, inputs: dict[str, Node]) -> dict:
         """IR shapes of the converted nodes, for outputs whose ONNX shape inference left unknown."""

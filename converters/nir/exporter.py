@@ -23,6 +23,8 @@ from talon import ir
 from talon.ir._atomic import atomic_file
 from talon.ir.primitives.base import numel
 
+from talon.errors import require
+
 from ..errors import ConversionError
 from .common import DT_KEY, check_dt, load_nir, strict_threshold, to_seconds
 from .importer import TALON_KEY
@@ -119,6 +121,7 @@ def _why_not(node: ir.Node, shape: tuple) -> str | None:
 def ir_to_nir(graph: ir.Graph, *, dt: float | None = None) -> Any:
     """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step; by default
     the dt a NIR import kept in the graph's metadata)."""
+    require(graph, ir.Graph, "ir_to_nir: graph", ConversionError)
     nir = load_nir()
     dt = check_dt(graph.metadata.get(DT_KEY) if dt is None else dt)
     shapes = graph.infer_shapes()

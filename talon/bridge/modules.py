@@ -25,6 +25,7 @@ from onnx_ops.neuron_kernels import if_step, lif_coefficients, lif_step
 
 from .. import ir
 from ..ir.graph import Graph
+from ..ir.errors import RegistryError
 from ..ir.primitives import Node
 from ..ir.primitives.routing import SKIP_TYPES
 from .errors import ExecutorError
@@ -36,8 +37,14 @@ CustomMap = Mapping[Union[type, str], Union[ModuleFactory, nn.Module]]
 _FACTORIES: dict[type, ModuleFactory] = {}
 
 
-def register_module(*classes: type) -> Callable[[ModuleFactory], ModuleFactory]:
-    """Decorator: make a factory the default torch module builder for the given primitive classes."""
+def register_module(*classes: type, override: bool = False) -> Callable[[ModuleFactory], ModuleFactory]:
+    """Decorator: make a factory the default torch module builder for the given primitive classes.
+
+    A class that already has a factory is refused (RegistryError) unless override=True."""
+    taken = [cls.__name__ for cls in classes if cls in _FACTORIES]
+    if taken and not override:
+        raise RegistryError(f"a torch module factory is already registered for {taken}; pass override=True to "
+                            "replace it")
 
     def deco(factory: ModuleFactory) -> ModuleFactory:
         for cls in classes:
@@ -84,7 +91,7 @@ class _NeuronModule(nn.Module):
             self.register_buffer(name, as_float32(params[name]))
         shapes = {tuple(getattr(self, n).shape) for n in self.param_names}
         if len(shapes) != 1:
-            raise ValueError(f"{type(self).__name__}: parameters {self.param_names} differ in shape: {shapes}")
+            raise ExecutorError(f"{type(self).__name__}: parameters {self.param_names} differ in shape: {shapes}")
         self._fit_shape: torch.Size | None = None
         self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh())
         self.refresh()
@@ -232,7 +239,7 @@ class SkipModule(nn.Module):
     def __init__(self, skip_type: str = "residual"):
         super().__init__()
         if skip_type not in SKIP_TYPES:
-            raise ValueError(f"SkipModule: skip_type must be one of {sorted(SKIP_TYPES)}, got {skip_type!r}")
+            raise ExecutorError(f"SkipModule: skip_type must be one of {sorted(SKIP_TYPES)}, got {skip_type!r}")
         self.skip_type = skip_type
         self.concatenate = SKIP_TYPES[skip_type] == "concatenate"
 

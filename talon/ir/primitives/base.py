@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ..errors import PrimitiveError
+from ...errors import DeclarationError, PrimitiveError, RegistryError
 
 Shape = tuple[int, ...]
 
@@ -37,22 +37,30 @@ def param(
     """Declare a primitive field of a given kind; `length` expands a scalar to an n-tuple for "ints";
     `infinite` lets a "float" field be +-inf (a pad value), other floats must be finite float32 values."""
     if kind not in KINDS:
-        raise ValueError(f"unknown field kind {kind!r}")
+        raise DeclarationError(f"unknown field kind {kind!r}; expected one of {KINDS}")
     meta = {"kind": kind, "optional": optional or default is None, "length": length, "infinite": infinite}
     if isinstance(default, (list, dict, np.ndarray)):
-        raise TypeError("mutable defaults are not allowed")
+        raise DeclarationError("mutable defaults are not allowed")
     return dataclasses.field(default=default, metadata=meta)
 
 
-def register_primitive(cls: type["Node"]) -> type["Node"]:
-    """Class decorator: make a primitive known by its class name to readers, writers and converters."""
+def register_primitive(cls: type["Node"] | None = None, *, override: bool = False):
+    """Class decorator: make a primitive known by its class name to readers, writers and converters.
+
+    ``@register_primitive`` or ``@register_primitive(override=True)``; a name already registered is refused
+    (RegistryError) unless override=True."""
+    if cls is None:
+        return lambda c: register_primitive(c, override=override)
     if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise TypeError("register_primitive expects a subclass of talon.ir.Node")
+        raise RegistryError("register_primitive expects a subclass of talon.ir.Node")
+    if cls.__name__ in _PRIMITIVES and not override:
+        raise RegistryError(f"a primitive named {cls.__name__} is already registered "
+                            f"({_PRIMITIVES[cls.__name__].__module__}); pass override=True to replace it")
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(eq=False, repr=False)(cls)
     for f in primitive_fields(cls):
         if f.name in RESERVED_FIELDS or "kind" not in f.metadata:
-            raise TypeError(
+            raise RegistryError(
                 f"{cls.__name__}.{f.name}: declare fields with param(kind, ...) and avoid the names {RESERVED_FIELDS}"
             )
     _PRIMITIVES[cls.__name__] = cls
