@@ -30,6 +30,7 @@ from .importers.registry import Importer, canonical_domain
 from .importers.restore import is_talon_export, restore
 
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
+ONNX_NAMES = "onnx.names"  # graph metadata: {"inputs": {IR Input: ONNX graph input}, "outputs": {IR Output: ONNX output}}
 SourceRef = tuple[str, int]  # (IR node name, output index)
 
 
@@ -127,6 +128,7 @@ class _Builder:
         self.raw_edges: list[tuple[str, int, str]] = []
         self.unsupported: list[UnsupportedNode] = []
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
+        self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -145,7 +147,8 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges))
+        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
+                              metadata={ONNX_NAMES: self.onnx_names}))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
@@ -204,6 +207,7 @@ class _Builder:
             if not shape or any(d is None for d in shape[1:]):
                 raise ConversionError(f"graph input {value.name!r} needs a batch dim and static feature dims, got {shape}")
             result[name] = Input(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["inputs"][name] = value.name
             self.sources[value] = (name, 0)
         return result
 
@@ -288,6 +292,7 @@ class _Builder:
                 shapes = shapes or self._ir_shapes(inputs)
                 shape = (None, *shapes[self.sources[value][0]])
             result[name] = Output(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["outputs"][name] = value.name
             self.raw_edges.append((*self.sources[value], name))
         return result
 

@@ -248,10 +248,10 @@ def test_run_constant_input_repeats_over_steps(tmp_path):
 
 def test_run_random_seed_is_reproducible_and_sets_shapes(tmp_path):
     a, b, c = (tmp_path / f"{k}.npz" for k in "abc")
-    inproc("run", str(SNN), "--random", "7", "--steps", "5", "--batch", "2", "--save", str(a))
-    inproc("run", str(SNN), "--random", "7", "--steps", "5", "--batch", "2", "--save", str(b), "--backend",
+    inproc("run", str(SNN), "--seed", "7", "--steps", "5", "--batch", "2", "--save", str(a))
+    inproc("run", str(SNN), "--seed", "7", "--steps", "5", "--batch", "2", "--save", str(b), "--backend",
            "onnxruntime")
-    inproc("run", str(SNN), "--random", "8", "--steps", "5", "--batch", "2", "--save", str(c))
+    inproc("run", str(SNN), "--seed", "8", "--steps", "5", "--batch", "2", "--save", str(c))
     assert np.load(a)["output"].shape == (5, 2, 4)
     assert set(np.load(a).files) == {"output", "spikes.lif1", "spikes.lif2"}
     np.testing.assert_array_equal(np.load(a)["spikes.lif1"], np.load(b)["spikes.lif1"])
@@ -272,7 +272,7 @@ def test_run_bad_input_shape(tmp_path):
 
 def test_run_input_and_random_are_exclusive(tmp_path):
     x, _ = fixture_inputs(tmp_path, "snn_mlp")
-    result = talon("run", str(SNN), "--input", str(x), "--random", "1")
+    result = talon("run", str(SNN), "--input", str(x), "--random", "bernoulli")
     assert result.returncode == 2 and "--random" in result.stderr
 
 

@@ -51,8 +51,8 @@ class Graph:
             missing = [n for n in edge if n not in self.nodes]
             if missing:
                 raise GraphError(f"edge {i} ({src!r} -> {dst!r}) names missing node(s) {missing}")
-            if src == dst:
-                raise GraphError(f"edge {i} is a self-loop on {src!r}")
+            if src == dst and not self.allow_cycles:
+                raise GraphError(f"edge {i} is a self-loop on {src!r} (a one-node cycle needs allow_cycles=True)")
             if edge in seen:
                 raise GraphError(f"duplicate edge {src!r} -> {dst!r}")
             seen.add(edge)
