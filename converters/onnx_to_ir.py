@@ -20,6 +20,7 @@ from talon.ir.primitives import Node
 
 from .cleanup import clean
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
+from .host_region import convert_with_fallback
 from .safety import check_external_data
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import constant, dims
@@ -62,17 +63,24 @@ def onnx_to_ir(
     spike_mode: str = "binary",
     *,
     custom_nodes: Mapping[str, Node] | None = None,
+    host_fallback: bool = False,
 ) -> Graph:
     """Convert an ONNX model (or file) to a TALON IR graph; dense layers become SpikingAffine with spiking=True.
 
-    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
+    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent, unless
+    `host_fallback`: then each maximal connected region of such nodes becomes one HostRegion node (an ONNX
+    subgraph run by onnxruntime), and graph.metadata["conversion_report"] says how much is TALON-native
+    (converters.coverage.ConversionReport.from_metadata reads it).
     """
     proto, folder = load_model(model_or_path)
     if is_talon_export(proto) and not spiking:
         return restore(proto, folder)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
     source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
-    return _Builder(clean(proto, folder, source), options).build()
+    model = clean(proto, folder, source)
+    if host_fallback:
+        return convert_with_fallback(model, options, _Builder)
+    return _Builder(model, options).build()
 
 
 class _Builder:
@@ -87,12 +95,14 @@ class _Builder:
         self.sources: dict[ir.Value, SourceRef] = {}
         self.raw_edges: list[tuple[str, int, str]] = []
         self.unsupported: list[UnsupportedNode] = []
+        self.refused: list[ir.Node] = []  # the nodes behind `unsupported` (host_fallback makes regions of them)
+        self.lenient = False  # host fallback: an importer's unexpected exception refuses the node instead
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
-        fusions = self._fusions()
-        needed = self._needed(fusions)
+        fusions = self.fusions = self._fusions()
+        needed = self.needed = self._needed(fusions)
         inputs = self._inputs(needed)
         for node in self.graph:
             if node not in needed:
@@ -192,6 +202,11 @@ class _Builder:
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
             self._refuse(node, str(exc))
             return
+        except Exception as exc:  # an importer's own failure: with host fallback the node runs on the host
+            if not self.lenient:
+                raise
+            self._refuse(node, f"the importer failed: {type(exc).__name__}: {exc}")
+            return
         missing = [v.name for v in inputs if v not in self.sources]
         if missing:
             if self.unsupported:
@@ -213,6 +228,7 @@ class _Builder:
 
     def _refuse(self, node: ir.Node, reason: str) -> None:
         domain = canonical_domain(node.domain)
+        self.refused.append(node)
         self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
 
     def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
