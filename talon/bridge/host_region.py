@@ -16,7 +16,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from converters.host_region import region_model
+from converters.host_model import region_model
 
 from .. import ir
 from .errors import ExecutorError
