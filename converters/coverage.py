@@ -19,6 +19,7 @@ import onnx_ir as ir
 from .importers.context import constant, dims
 
 MAC_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+REPORT_KEY = "conversion_report"  # the graph.metadata key onnx_to_ir(host_fallback=True) stores the report under
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from onnx_ops import attach_functions
 from talon.ir import Graph, HostRegion
 from talon.ir.primitives.host import encode_shapes
 
-from .coverage import ConversionReport, RegionReport, count_model
+from .coverage import REPORT_KEY, ConversionReport, RegionReport, count_model
 from .errors import ConversionError, UnsupportedOperatorError
 from .importers.context import Options, constant
 from .importers.naming import sanitize, scope_of
@@ -37,7 +37,6 @@ from .importers.talon_ops import custom_module
 
 HOST_DOMAIN = "talon.host"
 HOST_OP = "Region"  # attribute `key`: the key of its HostRegion in Options.custom_nodes
-REPORT_KEY = "conversion_report"  # graph.metadata key of the report (converters.coverage.ConversionReport)
 
 importer(HOST_OP, domain=HOST_DOMAIN, data_inputs=None)(custom_module)  # every input of a region is data
 

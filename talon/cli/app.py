@@ -139,6 +139,8 @@ def cli() -> None:
 @click.option("--accumulator-bits", type=int, help="Accumulator precision recorded on SpikingAffine layers.")
 @click.option("--spike-mode", type=click.Choice(["binary", "graded", "rate"]), help="SpikingAffine spike mode.")
 @click.option("--opset", type=int, help="ONNX opset of a written .onnx file.")
+@click.option("--host-fallback", is_flag=True, default=None,
+              help="Keep ONNX nodes without a TALON equivalent as HostRegion nodes run by onnxruntime.")
 @dt_option
 @debug_option
 def convert(src: str, dst: str, **options: Any) -> None:
@@ -148,13 +150,47 @@ def convert(src: str, dst: str, **options: Any) -> None:
     for path, takes in ((src, reads), (dst, writes)):
         if "dt" in takes and options["dt"] is None:
             raise files.missing_dt(path)
+    from converters import UnsupportedOperatorError
     from converters import convert as convert_file
 
-    with spinner(f"Converting {src} -> {dst}"), reported_warnings():
-        graph = convert_file(src, dst, **options)
+    try:
+        with spinner(f"Converting {src} -> {dst}"), reported_warnings():
+            graph = convert_file(src, dst, **options)
+    except UnsupportedOperatorError as exc:
+        _print_refusal(src, exc)
+        click.get_current_context().exit(EXIT_ERROR)
     size = Path(dst).stat().st_size
     out.print(f"Converted {src} -> {dst}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
               f"{graph.num_params():,} parameters, {_human_bytes(size)}")
+    _print_coverage(graph)
+
+
+def _print_refusal(src: str, exc: Any) -> None:
+    """The nodes without a TALON equivalent as a short table by op type, and the way forward."""
+    table = Table(title=f"{src}: {len(exc.nodes)} ONNX node(s) have no TALON IR equivalent", title_justify="left")
+    table.add_column("op type", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("nodes", no_wrap=True)
+    table.add_column("reason (first node)")
+    groups: dict[str, list[Any]] = {}
+    for node in exc.nodes:
+        groups.setdefault(node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}",
+                          []).append(node)
+    for op, nodes in groups.items():
+        names = "\n".join(n.name or "(unnamed)" for n in nodes[:3]) + (f"\n+{len(nodes) - 3} more" if len(nodes) > 3 else "")
+        table.add_row(op, str(len(nodes)), names, nodes[0].reason)
+    err.print(table)
+    err.print(f"error: {src} cannot be converted natively; rerun with --host-fallback to keep these nodes as "
+              "HostRegion nodes run by onnxruntime", markup=False)
+
+
+def _print_coverage(graph: talon.ir.Graph) -> None:
+    """The TALON-native share and the host regions, when the graph records a conversion report."""
+    from converters.coverage import REPORT_KEY, ConversionReport
+
+    if REPORT_KEY in graph.metadata:
+        for line in ConversionReport.from_metadata(graph.metadata[REPORT_KEY]).lines():
+            out.print(line, markup=False)
 
 
 @cli.command()
@@ -179,6 +215,7 @@ def inspect(path: str, as_json: bool, dot: bool, output: str | None, dt: float |
         click.echo(json.dumps(info, indent=2))
         return
     _print_report(info)
+    _print_coverage(graph)
 
 
 def _write_picture(graph: talon.ir.Graph, output: str) -> None:
