@@ -55,7 +55,9 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     )
     model = h.make_model(
         onnx_graph,
-        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(DOMAIN, VERSION)],
+        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(DOMAIN, VERSION),
+                       *(h.make_opsetid(d, v) for d, v in ctx.domains.items() if d != DOMAIN)],
+        functions=ctx.functions,
         producer_name="talon",
         ir_version=10,
     )

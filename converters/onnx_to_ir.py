@@ -22,6 +22,7 @@ from talon.ir.primitives import Node
 
 from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
+from .host_region import convert_with_fallback
 from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import constant, dims
@@ -72,10 +73,14 @@ def onnx_to_ir(
     spike_mode: str = "binary",
     *,
     custom_nodes: Mapping[str, Node] | None = None,
+    host_fallback: bool = False,
 ) -> Graph:
     """Convert an ONNX model (or file) to a TALON IR graph; dense layers become SpikingAffine with spiking=True.
 
-    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
+    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent, unless
+    `host_fallback`: then each maximal connected region of such nodes becomes one HostRegion node (an ONNX
+    subgraph run by onnxruntime), and graph.metadata["conversion_report"] says how much is TALON-native
+    (converters.coverage.ConversionReport.from_metadata reads it).
     """
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
 
@@ -85,7 +90,10 @@ def onnx_to_ir(
             return restore(proto, folder)
         source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
         _strict_shapes(proto, source)
-        return _Builder(clean(proto, folder, source), options).build()
+        model = clean(proto, folder, source)
+        if host_fallback:
+            return convert_with_fallback(model, options, _Builder)
+        return _Builder(model, options).build()
 
     return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
 
@@ -127,13 +135,15 @@ class _Builder:
         self.sources: dict[ir.Value, SourceRef] = {}
         self.raw_edges: list[tuple[str, int, str]] = []
         self.unsupported: list[UnsupportedNode] = []
+        self.refused: list[ir.Node] = []  # the nodes behind `unsupported` (host_fallback makes regions of them)
+        self.lenient = False  # host fallback: an importer's unexpected exception refuses the node instead
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
         self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
-        fusions = self._fusions()
-        needed = self._needed(fusions)
+        fusions = self.fusions = self._fusions()
+        needed = self.needed = self._needed(fusions)
         inputs = self._inputs(needed)
         for node in self.graph:
             if node not in needed:
@@ -235,6 +245,11 @@ class _Builder:
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
             self._refuse(node, str(exc))
             return
+        except Exception as exc:  # an importer's own failure: with host fallback the node runs on the host
+            if not self.lenient:
+                raise
+            self._refuse(node, f"the importer failed: {type(exc).__name__}: {exc}")
+            return
         missing = [v.name for v in inputs if v not in self.sources]
         if missing:
             if self.unsupported:
@@ -256,6 +271,7 @@ class _Builder:
 
     def _refuse(self, node: ir.Node, reason: str) -> None:
         domain = canonical_domain(node.domain)
+        self.refused.append(node)
         self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
 
     def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:

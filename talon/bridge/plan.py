@@ -25,7 +25,7 @@ from .errors import StateError
 from .modules import runs_sequences
 from .state_checks import check_state_items, check_state_mapping
 
-ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI = range(6)
+ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI, MERGE_MULTI = range(7)
 
 Edge = tuple[str, str]
 
@@ -83,6 +83,9 @@ class Plan:
             if back:
                 raise GraphError(f"merge node {name!r} cannot take a feedback edge; route it through a node "
                                  "that sums its inputs")
+            if getattr(module, "_is_multi_output", False):  # several inputs and outputs (HostRegion)
+                self.steps.append((MERGE_MULTI, key, tuple(fwd), self._outputs(name, n_out), -1))
+                return
             self.slot[(name, 0)] = self._new()
             self.steps.append((MERGE, key, tuple(fwd), self.slot[(name, 0)], -1))
             return
@@ -93,11 +96,7 @@ class Plan:
         if module is None:
             self.slot[(name, 0)] = x
         elif getattr(module, "_is_multi_output", False):
-            self._multi.add(name)
-            outs = tuple(self._new() for _ in range(n_out))
-            for i, s in enumerate(outs):
-                self.slot[(name, i)] = s
-            self.steps.append((MULTI, key, x, outs, -1))
+            self.steps.append((MULTI, key, x, self._outputs(name, n_out), -1))
         elif getattr(module, "_is_stateful", False):
             self.slot[(name, 0)] = self._new()
             self.steps.append((STATE, key, x, self.slot[(name, 0)], len(self.state_names)))
@@ -106,6 +105,14 @@ class Plan:
         else:
             self.slot[(name, 0)] = self._new()
             self.steps.append((CALL, key, x, self.slot[(name, 0)], -1))
+
+    def _outputs(self, name: str, n_out: int) -> tuple[int, ...]:
+        """New slots for the outputs of a multi-output node, one per outgoing edge."""
+        self._multi.add(name)
+        outs = tuple(self._new() for _ in range(n_out))
+        for i, s in enumerate(outs):
+            self.slot[(name, i)] = s
+        return outs
 
     def output_slot(self, name: str) -> int:
         """The slot holding a node's (first) output."""
@@ -169,6 +176,10 @@ class Plan:
                 vals[out] = fn(*[vals[i] for i in a])
             elif kind == MULTI:
                 res = fn(vals[a])
+                for i, o in enumerate(out):
+                    vals[o] = res[i]
+            elif kind == MERGE_MULTI:
+                res = fn(*[vals[i] for i in a])
                 for i, o in enumerate(out):
                     vals[o] = res[i]
             else:  # ADD_FEEDBACK: feedback slots are None before the first timestep (zeros)

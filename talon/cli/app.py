@@ -214,20 +214,28 @@ def cli() -> None:
 @click.option("--spike-mode", type=click.Choice(["binary", "graded", "rate"]), help="SpikingAffine spike mode.")
 @click.option("--opset", type=int, callback=lambda ctx, param, value: _check_opset(value),
               help="ONNX opset of a written .onnx file.")
+@click.option("--host-fallback", is_flag=True, default=None,
+              help="Keep ONNX nodes without a TALON equivalent as HostRegion nodes run by onnxruntime.")
 @dt_option
 @json_option
 @debug_option
 def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
     """Convert SRC to DST, formats chosen by extension (.onnx, .t1c, .nir)."""
     reads = files.model_format(src).read_options
-    files.model_format(dst)
+    writes = files.model_format(dst).write_options
     files.existing(src)
-    if "dt" in reads and options["dt"] is None:
-        raise files.missing_dt(src)
+    for path, takes in ((src, reads), (dst, writes)):
+        if "dt" in takes and options["dt"] is None:
+            raise files.missing_dt(path)
+    from converters import UnsupportedOperatorError
     from converters import convert as convert_file
 
-    with spinner(f"Converting {src} -> {dst}"), reported_warnings():
-        graph = convert_file(src, dst, **options)
+    try:
+        with spinner(f"Converting {src} -> {dst}"), reported_warnings():
+            graph = convert_file(src, dst, **options)
+    except UnsupportedOperatorError as exc:
+        _print_refusal(src, exc)
+        click.get_current_context().exit(EXIT_ERROR)
     size = Path(dst).stat().st_size
     if as_json:
         emit_json("convert", {"source": src, "destination": dst, "nodes": len(graph.nodes), "edges": len(graph.edges),
@@ -235,6 +243,35 @@ def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
         return
     out.print(f"Converted {src} -> {dst}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
               f"{graph.num_params():,} parameters, {_human_bytes(size)}")
+    _print_coverage(graph)
+
+
+def _print_refusal(src: str, exc: Any) -> None:
+    """The nodes without a TALON equivalent as a short table by op type, and the way forward."""
+    table = Table(title=f"{src}: {len(exc.nodes)} ONNX node(s) have no TALON IR equivalent", title_justify="left")
+    table.add_column("op type", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("nodes", no_wrap=True)
+    table.add_column("reason (first node)")
+    groups: dict[str, list[Any]] = {}
+    for node in exc.nodes:
+        groups.setdefault(node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}",
+                          []).append(node)
+    for op, nodes in groups.items():
+        names = "\n".join(n.name or "(unnamed)" for n in nodes[:3]) + (f"\n+{len(nodes) - 3} more" if len(nodes) > 3 else "")
+        table.add_row(data_text(op), str(len(nodes)), data_text(names), data_text(nodes[0].reason))
+    err.print(table)
+    err.print(f"error: {src} cannot be converted natively; rerun with --host-fallback to keep these nodes as "
+              "HostRegion nodes run by onnxruntime", markup=False)
+
+
+def _print_coverage(graph: talon.ir.Graph) -> None:
+    """The TALON-native share and the host regions, when the graph records a conversion report."""
+    from converters.coverage import REPORT_KEY, ConversionReport
+
+    if REPORT_KEY in graph.metadata:
+        for line in ConversionReport.from_metadata(graph.metadata[REPORT_KEY]).lines():
+            out.print(line, markup=False)
 
 
 def _check_opset(opset: int | None) -> int | None:
@@ -273,6 +310,7 @@ def inspect(path: str, as_json: bool, dot: bool, output: str | None, dt: float |
         click.echo(json.dumps(info, indent=2))
         return
     _print_report(info)
+    _print_coverage(graph)
 
 
 def _write_picture(graph: talon.ir.Graph, output: str, title: str) -> None:
