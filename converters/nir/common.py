@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ConversionError
 
 NEURON_DTYPE = np.float32  # TALON neurons run in float32; converted neuron parameters are stored so
-INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-bridge[nir]"
+INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-ir-bridge[nir]"
 
 
 class NIRConversionWarning(UserWarning):

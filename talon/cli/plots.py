@@ -1,4 +1,4 @@
-"""Spike raster plots (matplotlib is an optional extra: `pip install 'talon-bridge[plot]'`)."""
+"""Spike raster plots (matplotlib is an optional extra: `pip install 'talon-ir-bridge[plot]'`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CliError("--raster needs matplotlib, which is not installed: pip install 'talon-bridge[plot]'") from None
+        raise CliError("--raster needs matplotlib, which is not installed: pip install 'talon-ir-bridge[plot]'") from None
     return plt
 
 
