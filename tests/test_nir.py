@@ -12,7 +12,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-nir = pytest.importorskip("nir", reason="NIR interchange needs the optional 'nir' package (pip install talon-bridge[nir])")
+nir = pytest.importorskip("nir", reason="NIR interchange needs the optional 'nir' package (pip install talon-ir-bridge[nir])")
 
 from converters.errors import ConversionError  # noqa: E402
 from converters.nir import NIRConversionWarning, ir_to_nir, nir_to_ir, save_nir  # noqa: E402
@@ -274,7 +274,7 @@ def test_export_lists_every_node_nir_cannot_express():
 
 def test_missing_nir_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)
-    with pytest.raises(ImportError, match=r"pip install talon-bridge\[nir\]"):
+    with pytest.raises(ImportError, match=r"pip install talon-ir-bridge\[nir\]"):
         nir_to_ir("model.nir", dt=1.0)
 
 

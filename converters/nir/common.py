@@ -24,7 +24,7 @@ from talon.errors import NIRConversionWarning  # noqa: F401  (re-exported)
 
 NEURON_DTYPE = np.float32  # TALON neurons run in float32; converted neuron parameters are stored so
 DT_KEY = "nir.dt"  # graph metadata: the dt a NIR file was imported with, which a later NIR export reuses
-INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-bridge[nir]"
+INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-ir-bridge[nir]"
 
 
 def load_nir() -> ModuleType:

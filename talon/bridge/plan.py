@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..ir.errors import GraphError
-from ..ir.graph import output_indices
+from ..ir.graph import adjacency, output_indices
 from .base import cast_real, module_key
 from .errors import StateError
 from .modules import runs_sequences
@@ -55,10 +55,11 @@ class Plan:
         feedback_slot: dict[Edge, int] = {}
         for edge in feedback:
             feedback_slot[edge] = self._new()
+        pred, succ = adjacency(order, edges)
         for name in order:
-            fwd = [self._source_slot((s, d)) for s, d in edges if d == name and (s, d) not in feedback_slot]
-            back = [feedback_slot[(s, d)] for s, d in edges if d == name and (s, d) in feedback_slot]
-            self._add_node(name, modules.get(name), fwd, back, sum(1 for s, _ in edges if s == name))
+            fwd = [self._source_slot((s, name)) for s in pred[name] if (s, name) not in feedback_slot]
+            back = [feedback_slot[(s, name)] for s in pred[name] if (s, name) in feedback_slot]
+            self._add_node(name, modules.get(name), fwd, back, len(succ[name]))
         # (feedback slot, source slot) pairs, copied after each timestep
         self.carry: list[tuple[int, int]] = [(fb, self._source_slot(e)) for e, fb in feedback_slot.items()]
         self.num_slots = self._count

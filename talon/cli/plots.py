@@ -1,4 +1,4 @@
-"""Spike raster plots (matplotlib is an optional extra: `pip install 'talon-bridge[plot]'`)."""
+"""Spike raster plots (matplotlib is an optional extra: `pip install 'talon-ir-bridge[plot]'`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def pyplot(purpose: str = "--raster") -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CliError(f"{purpose} needs matplotlib, which is not installed: pip install 'talon-bridge[plot]'") from None
+        raise CliError(f"{purpose} needs matplotlib, which is not installed: pip install 'talon-ir-bridge[plot]'") from None
     return plt
 
 

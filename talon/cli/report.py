@@ -45,7 +45,7 @@ def node_rows(graph: ir.Graph) -> list[NodeRow]:
         inputs = []
         for src in graph.predecessors(name):
             outs = shapes.get(src, [])
-            index = graph.successors(src).index(name) if graph.nodes[src].multi_output else 0
+            index = graph.output_index(src, name) if graph.nodes[src].multi_output else 0
             if index < len(outs):
                 inputs.append(list(outs[index]))
         outputs = [list(s) for s in shapes.get(name, [])]
