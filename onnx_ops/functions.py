@@ -23,14 +23,13 @@ def _one(like: str) -> list[onnx.NodeProto]:
     return [h.make_node("Constant", [], ["one_f"], value_float=1.0), h.make_node("CastLike", ["one_f", like], ["one"])]
 
 
-def _spike_and_reset(v: str, threshold: str = "v_threshold") -> list[onnx.NodeProto]:
-    """S = (v >= threshold) in X's type; V_next = v * (1 - S), as in onnx_ops.neuron_kernels."""
-    return [
-        h.make_node("GreaterOrEqual", [v, threshold], ["fired"]),
-        h.make_node("CastLike", ["fired", "X"], ["S"]),
-        h.make_node("Sub", ["one", "S"], ["keep"]),
-        h.make_node("Mul", [v, "keep"], ["V_next"]),
-    ]
+def _spike_and_reset(v: str, threshold: str = "v_threshold", subtract: bool = False) -> list[onnx.NodeProto]:
+    """S = (v >= threshold) in X's type; V_next = v * (1 - S), or v - S*threshold with `subtract`, as in
+    onnx_ops.neuron_kernels."""
+    fire = [h.make_node("GreaterOrEqual", [v, threshold], ["fired"]), h.make_node("CastLike", ["fired", "X"], ["S"])]
+    if subtract:
+        return [*fire, h.make_node("Mul", ["S", threshold], ["drop"]), h.make_node("Sub", [v, "drop"], ["V_next"])]
+    return [*fire, h.make_node("Sub", ["one", "S"], ["keep"]), h.make_node("Mul", [v, "keep"], ["V_next"])]
 
 
 def _leaky(p: str, x: str, v: str, tau: str, r: str, v_leak: str | None) -> list[onnx.NodeProto]:
@@ -48,17 +47,25 @@ def _leaky(p: str, x: str, v: str, tau: str, r: str, v_leak: str | None) -> list
     ]
 
 
-def _lif_nodes() -> list[onnx.NodeProto]:
-    return [*_one("X"), *_leaky("", "X", "V", "tau", "r", "v_leak"), *_spike_and_reset("v")]
+def _lif_nodes(subtract: bool = False) -> list[onnx.NodeProto]:
+    return [*_one("X"), *_leaky("", "X", "V", "tau", "r", "v_leak"), *_spike_and_reset("v", subtract=subtract)]
 
 
-def _if_nodes() -> list[onnx.NodeProto]:
+def _if_nodes(subtract: bool = False) -> list[onnx.NodeProto]:
     return [
         *_one("X"),
         h.make_node("Mul", ["r", "X"], ["rx"]),
         h.make_node("Add", ["V", "rx"], ["v"]),
-        *_spike_and_reset("v"),
+        *_spike_and_reset("v", subtract=subtract),
     ]
+
+
+RESET_OVERLOAD = "subtract"  # the LIF/IF function overload of nodes with reset_mode = 'subtract'
+
+
+def _reset_mode(node: onnx.NodeProto) -> str:
+    """A LIF/IF node's reset_mode attribute (its schema default filled in)."""
+    return next((a.s.decode() for a in node.attribute if a.name == "reset_mode"), "zero")
 
 
 def _li_nodes() -> list[onnx.NodeProto]:
@@ -183,8 +190,12 @@ def split_overload(num_outputs: int) -> str:
     return f"n{num_outputs}"
 
 
-def function_protos(opset: int = DEFAULT_OPSET, split_counts: tuple[int, ...] = ()) -> list[FunctionProto]:
-    """Bodies of every talon op for a model of the given ONNX opset (ChannelSplit for each output count)."""
+def function_protos(opset: int = DEFAULT_OPSET, split_counts: tuple[int, ...] = (),
+                    subtract: tuple[str, ...] = ()) -> list[FunctionProto]:
+    """Bodies of every talon op for a model of the given ONNX opset (ChannelSplit for each output count, and
+    the reset-by-subtraction overload of the ops named in `subtract`, LIF or IF, only where used: onnx's
+    ReferenceEvaluator ignores overloads)."""
+    bodies = {"LIF": _lif_nodes, "IF": _if_nodes}
     funcs = [
         _function("LIF", _lif_nodes(), opset),
         _function("IF", _if_nodes(), opset),
@@ -197,6 +208,7 @@ def function_protos(opset: int = DEFAULT_OPSET, split_counts: tuple[int, ...] = 
         _function("SepConv2d", _sepconv_nodes(), opset),
         _function("HybridRegion", [h.make_node("Identity", ["X"], ["Y"])], opset),
     ]
+    funcs += [_function(op, bodies[op](True), opset, overload=RESET_OVERLOAD) for op in sorted(set(subtract))]
     for n in sorted(set(split_counts)):
         funcs.append(_function("ChannelSplit", _split_nodes(n), opset, [f"Y_{i}" for i in range(n)], split_overload(n)))
     return funcs
@@ -246,15 +258,22 @@ def attach_functions(model: ModelProto) -> ModelProto:
         model.opset_import.append(h.make_opsetid("", opset))
     if model_opset(model, DOMAIN) is None:
         model.opset_import.append(h.make_opsetid(DOMAIN, VERSION))
-    counts = []
+    counts, subtract = [], []
     for node in nodes:
         _fill_defaults(node)
         if node.op_type == "ChannelSplit":
             node.overload = split_overload(len(node.output))
             counts.append(len(node.output))
+        if node.op_type in ("LIF", "IF"):
+            mode = _reset_mode(node)
+            if mode not in ("zero", RESET_OVERLOAD):
+                raise OrtModelError(f"talon {node.op_type} node {node.name!r}: reset_mode must be 'zero' or "
+                                    f"'subtract', got {mode!r}")
+            node.overload = RESET_OVERLOAD if mode == RESET_OVERLOAD else ""
+            subtract += [node.op_type] if mode == RESET_OVERLOAD else []
     kept = [f for f in model.functions if f.domain != DOMAIN]
     del model.functions[:]
-    model.functions.extend(kept + function_protos(opset, tuple(counts)))
+    model.functions.extend(kept + function_protos(opset, tuple(counts), tuple(subtract)))
     if model.ir_version < 10:
         model.ir_version = 10  # function overloads and attribute defaults need IR version 10
     return model

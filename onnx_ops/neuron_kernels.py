@@ -2,8 +2,9 @@
 modules and the `talon::` torch custom ops.
 
 LIF, dt = 1:  beta = 1 - 1/tau;  v = beta*v + (1-beta)*(v_leak + r*x);  spike = v >= v_threshold;
-v_next = 0 where spiked.  IF: v = v + r*x, same threshold and reset. Float32 bit for bit with the
-established executor when computed in this order with beta and 1-beta precomputed in float32.
+v_next = 0 where spiked (reset_mode 'zero'), or v - v_threshold where spiked with ``subtract`` (reset_mode
+'subtract').  IF: v = v + r*x, same threshold and reset. Float32 bit for bit with the established executor
+when computed in this order with beta and 1-beta precomputed in float32.
 """
 
 from __future__ import annotations
@@ -44,15 +45,21 @@ def lif_coefficients(tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return beta, 1.0 - beta
 
 
-def lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
+def _reset(v: torch.Tensor, s: torch.Tensor, v_threshold: torch.Tensor, subtract: bool) -> torch.Tensor:
+    """The membrane after the spikes `s`: v - s*v_threshold with `subtract`, else v*(1 - s) (reset to zero)."""
+    return v - s * v_threshold if subtract else v * (1.0 - s)
+
+
+def lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold, subtract: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF timestep from precomputed coefficients: returns (spikes, v_next)."""
     v = beta * v + one_minus_beta * (v_leak + r * x)
     s = spike(v, v_threshold)
-    return s, v * (1.0 - s)
+    return s, _reset(v, s, v_threshold, subtract)
 
 
-def if_step(x, v, r, v_threshold) -> tuple[torch.Tensor, torch.Tensor]:
+def if_step(x, v, r, v_threshold, subtract: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """One IF timestep: returns (spikes, v_next)."""
     v = v + r * x
     s = spike(v, v_threshold)
-    return s, v * (1.0 - s)
+    return s, _reset(v, s, v_threshold, subtract)

@@ -13,8 +13,10 @@ from onnx.reference.op_run import OpRun
 from .schemas import DOMAIN
 
 
-def _spike_and_reset(v: np.ndarray, v_threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _spike_and_reset(v: np.ndarray, v_threshold: np.ndarray, reset_mode=None) -> tuple[np.ndarray, np.ndarray]:
     s = (v >= v_threshold).astype(v.dtype)
+    if reset_mode == "subtract":
+        return s, (v - s * v_threshold).astype(v.dtype)
     return s, v * (v.dtype.type(1) - s)
 
 
@@ -29,8 +31,8 @@ class LIF(OpRun):
 
     op_domain = DOMAIN
 
-    def _run(self, X, V, tau, r, v_leak, v_threshold):
-        return _spike_and_reset(_leaky(X, V, tau, r, v_leak), v_threshold)
+    def _run(self, X, V, tau, r, v_leak, v_threshold, reset_mode=None):
+        return _spike_and_reset(_leaky(X, V, tau, r, v_leak), v_threshold, reset_mode)
 
 
 class LI(OpRun):
@@ -95,8 +97,8 @@ class IF(OpRun):
 
     op_domain = DOMAIN
 
-    def _run(self, X, V, r, v_threshold):
-        return _spike_and_reset((V + r * X).astype(X.dtype), v_threshold)
+    def _run(self, X, V, r, v_threshold, reset_mode=None):
+        return _spike_and_reset((V + r * X).astype(X.dtype), v_threshold, reset_mode)
 
 
 class SpikingAffine(OpRun):

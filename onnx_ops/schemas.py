@@ -172,18 +172,18 @@ SCHEMAS: dict[str, OpSchema] = {
         _schema(
             "LIF",
             "One LIF timestep (dt = 1): beta = 1 - 1/tau; V = beta*V + (1-beta)*(v_leak + r*X); "
-            "S = V >= v_threshold; V_next = V reset to 0 where S.",
+            "S = V >= v_threshold; V_next = V reset where S (reset_mode).",
             [("X", "T"), ("V", "T"), ("tau", "T"), ("r", "T"), ("v_leak", "T"), ("v_threshold", "T")],
             [("S", "T"), ("V_next", "T")],
-            [],
+            [_D("reset_mode", "zero", "'zero' (V_next = 0 where S) or 'subtract' (V_next = V - v_threshold where S)")],
             _neuron_infer,
         ),
         _schema(
             "IF",
-            "One IF timestep: V = V + r*X; S = V >= v_threshold; V_next = V reset to 0 where S.",
+            "One IF timestep: V = V + r*X; S = V >= v_threshold; V_next = V reset where S (reset_mode).",
             [("X", "T"), ("V", "T"), ("r", "T"), ("v_threshold", "T")],
             [("S", "T"), ("V_next", "T")],
-            [],
+            [_D("reset_mode", "zero", "'zero' (V_next = 0 where S) or 'subtract' (V_next = V - v_threshold where S)")],
             _neuron_infer,
         ),
         _schema(

@@ -34,18 +34,23 @@ def lif(
     r: torch.Tensor,
     v_leak: torch.Tensor,
     v_threshold: torch.Tensor,
+    reset_mode: str = "zero",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF timestep: (spikes, v_next)."""
-    beta, one_minus_beta = nk.lif_coefficients(tau)
-    return nk.lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold)
+    return lif_step_from_tau(x, v, tau, r, v_leak, v_threshold, reset_mode)
 
 
 @torch.library.custom_op("talon::if_", mutates_args=())
 def if_(
-    x: torch.Tensor, v: torch.Tensor, r: torch.Tensor, v_threshold: torch.Tensor
+    x: torch.Tensor, v: torch.Tensor, r: torch.Tensor, v_threshold: torch.Tensor, reset_mode: str = "zero"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One IF timestep: (spikes, v_next)."""
-    return nk.if_step(x, v, r, v_threshold)
+    return if_step(x, v, r, v_threshold, reset_mode)
+
+
+def if_step(x, v, r, v_threshold, reset_mode: str = "zero"):
+    """nk.if_step with the reset given by name ('zero' or 'subtract')."""
+    return nk.if_step(x, v, r, v_threshold, subtract=reset_mode == "subtract")
 
 
 @torch.library.custom_op("talon::spiking_affine", mutates_args=())
@@ -67,7 +72,7 @@ def channel_split(x: torch.Tensor, split_sections: Sequence[int], dim: int = 1) 
     return [t.clone() for t in torch.split(x, list(split_sections), dim=dim)]
 
 
-def _neuron_fake(x, v, *params):
+def _neuron_fake(x, v, *params_and_mode):
     shape = torch.broadcast_shapes(x.shape, v.shape)
     return x.new_empty(shape), x.new_empty(shape)
 
@@ -90,7 +95,8 @@ def _(x, split_sections, dim=1):
 
 
 def _tensor_context(ctx, inputs, output) -> None:
-    ctx.save_for_backward(*inputs)
+    ctx.save_for_backward(*(t for t in inputs if isinstance(t, torch.Tensor)))
+    ctx.extra = tuple(a for a in inputs if not isinstance(a, torch.Tensor))  # reset_mode
 
 
 def _recompute_backward(step: Callable) -> Callable:
@@ -99,7 +105,7 @@ def _recompute_backward(step: Callable) -> Callable:
     def backward(ctx, grad_s, grad_v):
         saved = [t.detach().requires_grad_(t.dtype.is_floating_point) for t in ctx.saved_tensors]
         with torch.enable_grad():
-            s, v_next = step(*saved)
+            s, v_next = step(*saved, *ctx.extra)
             wanted = [t for t, need in zip(saved, ctx.needs_input_grad) if need]
             grads = iter(torch.autograd.grad((s, v_next), wanted, (grad_s, grad_v), allow_unused=True))
         return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
@@ -108,13 +114,13 @@ def _recompute_backward(step: Callable) -> Callable:
 
 
 lif.register_autograd(_recompute_backward(lambda *a: lif_step_from_tau(*a)), setup_context=_tensor_context)
-if_.register_autograd(_recompute_backward(nk.if_step), setup_context=_tensor_context)
+if_.register_autograd(_recompute_backward(if_step), setup_context=_tensor_context)
 
 
-def lif_step_from_tau(x, v, tau, r, v_leak, v_threshold):
+def lif_step_from_tau(x, v, tau, r, v_leak, v_threshold, reset_mode: str = "zero"):
     """nk.lif_step with the coefficients computed from tau (differentiable in tau)."""
     beta, one_minus_beta = nk.lif_coefficients(tau)
-    return nk.lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold)
+    return nk.lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold, subtract=reset_mode == "subtract")
 
 
 def _affine_backward(ctx, grad):
@@ -147,12 +153,12 @@ channel_split.register_autograd(_split_backward, setup_context=_split_context)
 talon_opset = _osv.Opset(DOMAIN, VERSION)
 
 
-def _lif_onnx(x, v, tau, r, v_leak, v_threshold):
-    return talon_opset.LIF(x, v, tau, r, v_leak, v_threshold, _outputs=2)
+def _lif_onnx(x, v, tau, r, v_leak, v_threshold, reset_mode: str = "zero"):
+    return talon_opset.LIF(x, v, tau, r, v_leak, v_threshold, reset_mode=reset_mode, _outputs=2)
 
 
-def _if_onnx(x, v, r, v_threshold):
-    return talon_opset.IF(x, v, r, v_threshold, _outputs=2)
+def _if_onnx(x, v, r, v_threshold, reset_mode: str = "zero"):
+    return talon_opset.IF(x, v, r, v_threshold, reset_mode=reset_mode, _outputs=2)
 
 
 def _spiking_affine_onnx(x, weight, bias, weight_bits: int = 8, accumulator_bits: int = 16, spike_mode: str = "binary"):

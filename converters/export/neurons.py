@@ -34,7 +34,10 @@ def emit_neuron(ctx: EmitContext, name: str, node) -> None:
     x = ctx.input(name)
     items = STATE_ITEMS[: STATE_SIZE[type(node)]]
     ins, outs = [state_input_name(name, i) for i in items], [state_output_name(name, i) for i in items]
-    ctx.emit(name, type(node).__name__, [x, *ins, *_params(ctx, name, node)], [ctx.output(name), *outs], domain=DOMAIN)
+    reset = getattr(node, "reset_mode", "zero")  # LIF, IF: the attribute only when not the default
+    attrs = {"reset_mode": reset} if reset != "zero" else {}
+    ctx.emit(name, type(node).__name__, [x, *ins, *_params(ctx, name, node)], [ctx.output(name), *outs], domain=DOMAIN,
+             **attrs)
     ctx.state_inputs += [ctx.value_info(v, shape) for v in ins]
     ctx.state_outputs += [ctx.value_info(v, shape) for v in outs]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from talon.ir import IF, LIF, ChannelSplit, HybridRegion, SepConv2d, SpikingAffine
 from talon.ir.primitives import Node
+from talon.ir.primitives.neurons import RESET_MODES
 
 from .context import INTS, STRING, Emit, NodeContext, Unsupported
 from .registry import importer
@@ -18,13 +19,21 @@ CUSTOM_OP = "Module"  # attribute `key`: the module's qualified name, a key of O
 def lif(ctx: NodeContext) -> LIF:
     """LIF(X, V, tau, r, v_leak, v_threshold) -> (S, V_next); V and V_next are the state, not data."""
     tau, r, v_leak, v_threshold = (ctx.const(i, n) for i, n in enumerate(("tau", "r", "v_leak", "v_threshold"), 2))
-    return LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=v_threshold)
+    return LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=v_threshold, reset_mode=_reset_mode(ctx))
 
 
 @importer("IF", domain=DOMAIN)
 def if_neuron(ctx: NodeContext) -> IF:
     """IF(X, V, r, v_threshold) -> (S, V_next)."""
-    return IF(r=ctx.const(2, "r"), v_threshold=ctx.const(3, "v_threshold"))
+    return IF(r=ctx.const(2, "r"), v_threshold=ctx.const(3, "v_threshold"), reset_mode=_reset_mode(ctx))
+
+
+def _reset_mode(ctx: NodeContext) -> str:
+    """The reset_mode attribute ('zero' when absent); other values are refused naming them."""
+    mode = ctx.attr("reset_mode", "zero", kind=STRING)
+    if mode not in RESET_MODES:
+        raise Unsupported(f"reset_mode {mode!r} (TALON neurons reset by {' or '.join(RESET_MODES)})")
+    return mode
 
 
 @importer("SpikingAffine", domain=DOMAIN)

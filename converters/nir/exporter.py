@@ -10,6 +10,7 @@ it. Primitives NIR has no node for are listed together in one error.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -19,7 +20,7 @@ from talon.ir._atomic import atomic_file
 from talon.ir.primitives.base import numel
 
 from ..errors import ConversionError
-from .common import check_dt, load_nir, strict_threshold, to_seconds
+from .common import NIRConversionWarning, check_dt, load_nir, strict_threshold, to_seconds
 from .importer import TALON_KEY
 
 
@@ -41,6 +42,8 @@ def _cuba_lif(nir: Any, node: ir.CubaLIF, shape: tuple, dt: float) -> Any:
 
 def _kept(node: ir.Node) -> dict:
     """What NIR has no field for, kept in the NIR node's metadata so that nir_to_ir restores the exact node."""
+    if getattr(node, "reset_mode", "zero") != "zero":
+        return {"reset_mode": node.reset_mode}
     if isinstance(node, ir.SpikingAffine):
         return {"type": "SpikingAffine", "spike_mode": node.spike_mode, "weight_bits": node.weight_bits,
                 "accumulator_bits": node.accumulator_bits}
@@ -111,10 +114,25 @@ def _why_not(node: ir.Node, shape: tuple) -> str | None:
     return None
 
 
-def ir_to_nir(graph: ir.Graph, *, dt: float) -> Any:
-    """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step)."""
+def _reset_warning(graph: ir.Graph, strict: bool) -> None:
+    """NIR has no reset mode (its neurons reset to v_reset): subtract-reset neurons warn, or raise with strict."""
+    subtract = [name for name, node in graph.nodes.items() if getattr(node, "reset_mode", "zero") == "subtract"]
+    if not subtract:
+        return
+    text = (f"node(s) {subtract} reset by subtraction, which NIR cannot express: other NIR tools will read them as "
+            "resetting to v_reset = 0 (nir_to_ir restores the mode from the node metadata key 'talon')")
+    if strict:
+        raise ConversionError(f"{text}; strict=True refuses such conversions")
+    warnings.warn(text, NIRConversionWarning, stacklevel=3)
+
+
+def ir_to_nir(graph: ir.Graph, *, dt: float, strict: bool = False) -> Any:
+    """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step).
+
+    Subtract-reset neurons (no NIR field) warn with NIRConversionWarning, or raise ConversionError with strict."""
     nir = load_nir()
     dt = check_dt(dt)
+    _reset_warning(graph, strict)
     shapes = graph.infer_shapes()
     inputs = {n: tuple(shapes[graph.predecessors(n)[0]]) if graph.predecessors(n) else () for n in graph.nodes}
     problems = [
@@ -136,8 +154,8 @@ def ir_to_nir(graph: ir.Graph, *, dt: float) -> Any:
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata), type_check=False)
 
 
-def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float) -> None:
+def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float, strict: bool = False) -> None:
     """Write `graph` as a .nir file (HDF5) for timestep `dt`, atomically (a failed write leaves no partial file)."""
-    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt)  # converted before anything touches the disk
+    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt, strict=strict)  # converted before anything touches the disk
     with atomic_file(path) as f:
         nir.write(f, nir_graph)

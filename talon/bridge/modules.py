@@ -13,7 +13,7 @@ so that ``torch.onnx.export(..., dynamo=True)`` emits talon ONNX nodes.
 from __future__ import annotations
 
 import operator
-from functools import reduce
+from functools import partial, reduce
 from typing import Any, Callable, Mapping, Union
 
 import numpy as np
@@ -26,6 +26,7 @@ from onnx_ops.neuron_kernels import if_step, lif_coefficients, lif_step
 from .. import ir
 from ..ir.graph import Graph
 from ..ir.primitives import Node
+from ..ir.primitives.neurons import RESET_MODES
 from ..ir.primitives.routing import SKIP_TYPES
 from .errors import ExecutorError
 
@@ -131,14 +132,26 @@ class _NeuronModule(nn.Module):
         self.refresh()
 
     def extra_repr(self) -> str:
-        return f"shape={tuple(getattr(self, self.param_names[0]).shape)}"
+        mode = getattr(self, "reset_mode", "zero")
+        return f"shape={tuple(getattr(self, self.param_names[0]).shape)}" + (
+            f", reset_mode={mode!r}" if mode != "zero" else "")
 
 
 class _SpikingNeuron(_NeuronModule):
     """A neuron whose state is its membrane: ``forward(x, v=None) -> (spikes, v_next)``, `_step` from
-    onnx_ops.neuron_kernels in eager mode, the talon custom op (`_export`) while exporting."""
+    onnx_ops.neuron_kernels in eager mode, the talon custom op (`_export`) while exporting. `reset_mode`
+    'zero' sets the membrane to 0 after a spike, 'subtract' lowers it by the threshold."""
 
     _step: Callable
+    reset_mode = "zero"
+
+    def _set_reset_mode(self, reset_mode: str) -> None:
+        if reset_mode not in RESET_MODES:
+            raise ValueError(f"{type(self).__name__}: reset_mode must be one of {list(RESET_MODES)}, "
+                             f"got {reset_mode!r}")
+        self.reset_mode = reset_mode
+        if reset_mode == "subtract":  # an instance attribute: the executors' plans call _step directly
+            self._step = partial(type(self)._step, subtract=True)
 
     def forward(self, x: torch.Tensor, v: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if v is None:
@@ -160,31 +173,33 @@ class LIFModule(_SpikingNeuron):
     kernel_names = ("beta", "one_minus_beta", "k_r", "k_v_leak", "k_v_threshold")
     _step = staticmethod(lif_step)
 
-    def __init__(self, tau: Any, r: Any, v_leak: Any, v_threshold: Any):
+    def __init__(self, tau: Any, r: Any, v_leak: Any, v_threshold: Any, reset_mode: str = "zero"):
         super().__init__(tau=tau, r=r, v_leak=v_leak, v_threshold=v_threshold)
+        self._set_reset_mode(reset_mode)
 
     def _kernel_values(self) -> tuple[torch.Tensor, ...]:
         return (*lif_coefficients(self.tau), self.r, self.v_leak, self.v_threshold)
 
     def _export(self, x: torch.Tensor, v: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return talon_op("lif")(x, v, *params)
+        return talon_op("lif")(x, v, *params, self.reset_mode)
 
 
 class IFModule(_SpikingNeuron):
-    """Integrate-and-fire: ``forward(x, v=None) -> (spikes, v_next)`` with v = v + r*x, reset to zero."""
+    """Integrate-and-fire: ``forward(x, v=None) -> (spikes, v_next)`` with v = v + r*x, then the reset."""
 
     param_names = ("r", "v_threshold")
     kernel_names = ("k_r", "k_v_threshold")
     _step = staticmethod(if_step)
 
-    def __init__(self, r: Any, v_threshold: Any):
+    def __init__(self, r: Any, v_threshold: Any, reset_mode: str = "zero"):
         super().__init__(r=r, v_threshold=v_threshold)
+        self._set_reset_mode(reset_mode)
 
     def _kernel_values(self) -> tuple[torch.Tensor, ...]:
         return (self.r, self.v_threshold)
 
     def _export(self, x: torch.Tensor, v: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return talon_op("if_")(x, v, *params)
+        return talon_op("if_")(x, v, *params, self.reset_mode)
 
 
 # -- routing ----------------------------------------------------------------------------------------------
@@ -415,12 +430,12 @@ def _flatten(node: ir.Flatten) -> nn.Module:
 
 @register_module(ir.LIF)
 def _lif(node: ir.LIF) -> nn.Module:
-    return LIFModule(node.tau, node.r, node.v_leak, node.v_threshold)
+    return LIFModule(node.tau, node.r, node.v_leak, node.v_threshold, node.reset_mode)
 
 
 @register_module(ir.IF)
 def _if(node: ir.IF) -> nn.Module:
-    return IFModule(node.r, node.v_threshold)
+    return IFModule(node.r, node.v_threshold, node.reset_mode)
 
 
 @register_module(ir.ChannelSplit)
