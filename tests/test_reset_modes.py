@@ -15,8 +15,9 @@ from talon.bridge import GraphExecutor, IFModule
 from talon.ir.errors import PrimitiveError, TalonFormatError
 
 
-def _if_loop(xs: np.ndarray, threshold: float, subtract: bool) -> np.ndarray:
-    """Independent numpy IF: v += x; spike where v >= threshold; v -= threshold (or v = 0) where spiked."""
+def _if_loop(xs: np.ndarray, threshold: float, subtract: bool, membrane: bool = False):
+    """Independent numpy IF: v += x; spike where v >= threshold; v -= threshold (or v = 0) where spiked.
+    The spikes [T, ...], and with `membrane` the final membrane too."""
     v = np.zeros(xs.shape[1:], np.float32)
     out = []
     for x in xs:
@@ -24,7 +25,7 @@ def _if_loop(xs: np.ndarray, threshold: float, subtract: bool) -> np.ndarray:
         s = v >= np.float32(threshold)
         v = np.where(s, v - np.float32(threshold) if subtract else np.float32(0), v).astype(np.float32)
         out.append(s.astype(np.float32))
-    return np.stack(out)
+    return (np.stack(out), v) if membrane else np.stack(out)
 
 
 def _neuron_graph(neuron: ir.Node, n: int) -> ir.Graph:
@@ -41,11 +42,14 @@ def test_if_matches_a_numpy_loop_on_torch_and_onnxruntime_ties_included(mode: st
     rng = np.random.default_rng(3)
     # multiples of 1/8 with threshold 0.5: the membrane lands exactly on the threshold often (ties spike)
     xs = (rng.integers(-2, 6, size=(40, 2, 6)) / 8).astype(np.float32)
-    expected = _if_loop(xs, 0.5, mode == "subtract")
+    expected, membrane = _if_loop(xs, 0.5, mode == "subtract", membrane=True)
     graph = _neuron_graph(_if(6, 0.5, mode), 6)
     with torch.no_grad():
-        torch_spikes = GraphExecutor(graph).run_sequence(torch.from_numpy(xs)).numpy()
-    ort_spikes = OrtExecutor(ir_to_onnx(graph)).run_sequence(xs)
+        torch_spikes, torch_state = GraphExecutor(graph, return_state=True).run_sequence(torch.from_numpy(xs))
+    ort_spikes, ort_state = OrtExecutor(ir_to_onnx(graph), return_state=True).run_sequence(xs)
+    np.testing.assert_array_equal(torch_state["neuron"][0].numpy(), membrane)
+    np.testing.assert_array_equal(ort_state["neuron"][0], membrane)
+    torch_spikes = torch_spikes.numpy()
     ties = 0
     v = np.zeros((2, 6), np.float32)
     for x, s in zip(xs, expected):  # count the exact ties the data produced
@@ -83,8 +87,12 @@ def test_lif_subtract_on_torch_and_onnxruntime_matches_a_numpy_loop() -> None:
         expected.append(s.astype(np.float32))
     graph = _neuron_graph(lif, 4)
     with torch.no_grad():
-        np.testing.assert_array_equal(GraphExecutor(graph).run_sequence(torch.from_numpy(xs)).numpy(), expected)
-    np.testing.assert_array_equal(OrtExecutor(ir_to_onnx(graph)).run_sequence(xs), expected)
+        spikes, state = GraphExecutor(graph, return_state=True).run_sequence(torch.from_numpy(xs))
+    np.testing.assert_array_equal(spikes.numpy(), expected)
+    np.testing.assert_array_equal(state["neuron"][0].numpy(), v)
+    spikes, state = OrtExecutor(ir_to_onnx(graph), return_state=True).run_sequence(xs)
+    np.testing.assert_array_equal(spikes, expected)
+    np.testing.assert_array_equal(state["neuron"][0], v)
 
 
 def test_if_rate_under_constant_input_converges_to_the_relu_value() -> None:
