@@ -19,7 +19,9 @@ from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
 from talon.ir._atomic import atomic_file
 
-from .errors import UnsupportedOperatorError
+from talon.errors import require
+
+from .errors import ConversionError, UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
 
 FORMAT_VERSION = "1"
@@ -33,9 +35,10 @@ TENSOR_DATA_FIELDS = {"raw_data", "float_data", "int32_data", "int64_data", "dou
 
 def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """An ONNX model computing one timestep of `graph`; stateful nodes' membranes are inputs and outputs."""
+    require(graph, Graph, "ir_to_onnx: graph", ConversionError)
     opset = DEFAULT_OPSET if opset is None else opset
     if opset < MIN_OPSET:
-        raise ValueError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
+        raise ConversionError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
     if graph.is_cyclic:
         raise GraphError(f"ONNX graphs are acyclic; this graph has cycles closed by {graph.back_edges()}")
     missing = sorted({type(n).__name__ for n in graph.nodes.values() if emitter_for(n) is None})

@@ -38,7 +38,7 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         check_external_data(model_or_path, None)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
-        raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+        raise ConversionError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
     try:
         proto = onnx.load(path, load_external_data=False)

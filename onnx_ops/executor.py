@@ -23,6 +23,8 @@ from google.protobuf.message import DecodeError
 from onnx import helper as h
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from talon.errors import require
+
 from .errors import OrtInputError, OrtModelError, OrtStateError
 from .functions import attach_functions
 from .state import state_pairs
@@ -92,6 +94,7 @@ def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.Mode
         label = f"model {model.graph.name!r}"
         _refuse_external_data(model, label)
         return model, None, label
+    require(model_or_path, (str, os.PathLike), "OrtExecutor: model_or_path", OrtModelError)
     path = os.fspath(model_or_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no ONNX file at {path!r}")

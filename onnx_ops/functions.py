@@ -12,6 +12,8 @@ import onnx
 from onnx import AttributeProto, FunctionProto, ModelProto
 from onnx import helper as h
 
+from talon.errors import require
+
 from .errors import OrtModelError
 from .schemas import DOMAIN, SCHEMAS, VERSION
 
@@ -247,6 +249,7 @@ def attach_functions(model: ModelProto) -> ModelProto:
     are replaced, the talon opset import is added when missing, omitted attributes get their schema
     defaults written out, and ChannelSplit nodes get the overload matching their output count.
     """
+    require(model, ModelProto, "attach_functions: model", OrtModelError)
     nodes = list(_talon_nodes(model.graph))
     if not nodes:
         return model

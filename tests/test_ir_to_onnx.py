@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import converters
+from converters.errors import ConversionError
 from converters.export import ARRAYS, METADATA, PARAMS, PRIMITIVE, jsonvalue
 from onnx_ops import OrtExecutor, OrtInputError, OrtStateError, reference_evaluator
 from talon import ir
@@ -233,7 +234,7 @@ def test_graph_metadata_and_node_names_are_kept() -> None:
 
 
 def test_refusals() -> None:
-    with pytest.raises(ValueError, match="opset 17 is too old"):
+    with pytest.raises(ConversionError, match="opset 17 is too old"):
         converters.ir_to_onnx(_mlp(), opset=17)
     g = _mlp()
     cyclic = ir.Graph(g.nodes, [*g.edges, ("lif", "fc")], allow_cycles=True)

@@ -241,7 +241,7 @@ def test_import_errors_name_the_problem(tmp_path):
     (tmp_path / "bad.nir").write_bytes(b"not hdf5")
     with pytest.raises(ConversionError, match="not a readable NIR file"):
         nir_to_ir(tmp_path / "bad.nir", dt=1.0)
-    with pytest.raises(TypeError, match="nir.NIRGraph or a path"):
+    with pytest.raises(ConversionError, match="nir.NIRGraph or a path"):
         nir_to_ir(42, dt=1.0)
     delayed = nir.NIRGraph.from_list(nir.Delay(delay=np.ones(2)))
     with pytest.raises(ConversionError, match=r"'delay' \(Delay\)"):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from talon import ir
 from talon.ir import TalonFormatError, serialization
 from talon.ir import _atomic
+from talon.errors import DeclarationError
 from talon.ir.primitives import base
 
 from conftest import FIXTURES, fixture_manifest
@@ -253,7 +254,7 @@ def test_user_registered_primitive_round_trips(tmp_path, private_registry):
 
 
 def test_register_refuses_reserved_or_undeclared_fields(private_registry):
-    with pytest.raises(TypeError, match="type"):
+    with pytest.raises(DeclarationError, match="type"):
         @ir.register_primitive
         class Bad(ir.Node):
             type: str = ir.param("str", "x")

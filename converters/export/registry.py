@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from talon.errors import DeclarationError
 from talon.ir.primitives import Node
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def register(*classes: type[Node]) -> Callable[[Emitter], Emitter]:
     def deco(fn: Emitter) -> Emitter:
         for cls in classes:
             if cls in EMITTERS:
-                raise ValueError(f"an ONNX emitter for {cls.__name__} is already registered")
+                raise DeclarationError(f"an ONNX emitter for {cls.__name__} is already registered")
             EMITTERS[cls] = fn
         return fn
 

@@ -20,13 +20,10 @@ from types import ModuleType
 import numpy as np
 
 from ..errors import ConversionError
+from talon.errors import NIRConversionWarning  # noqa: F401  (re-exported)
 
 NEURON_DTYPE = np.float32  # TALON neurons run in float32; converted neuron parameters are stored so
 INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-bridge[nir]"
-
-
-class NIRConversionWarning(UserWarning):
-    """A NIR node converted with a stated change of behaviour (raised as an error with strict=True)."""
 
 
 def load_nir() -> ModuleType:

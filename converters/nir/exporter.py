@@ -19,6 +19,8 @@ from talon import ir
 from talon.ir._atomic import atomic_file
 from talon.ir.primitives.base import numel
 
+from talon.errors import require
+
 from ..errors import ConversionError
 from .common import NIRConversionWarning, check_dt, load_nir, strict_threshold, to_seconds
 from .importer import TALON_KEY
@@ -130,6 +132,7 @@ def ir_to_nir(graph: ir.Graph, *, dt: float, strict: bool = False) -> Any:
     """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step).
 
     Subtract-reset neurons (no NIR field) warn with NIRConversionWarning, or raise ConversionError with strict."""
+    require(graph, ir.Graph, "ir_to_nir: graph", ConversionError)
     nir = load_nir()
     dt = check_dt(dt)
     _reset_warning(graph, strict)

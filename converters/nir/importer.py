@@ -250,7 +250,7 @@ def _load(graph_or_path: Any) -> Any:
         except (OSError, KeyError, ValueError, AssertionError) as exc:
             raise ConversionError(f"{os.fspath(graph_or_path)}: not a readable NIR file: {exc}") from exc
     if not isinstance(graph_or_path, nir.NIRGraph):
-        raise TypeError(f"nir_to_ir expects a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
+        raise ConversionError(f"nir_to_ir expects a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
     return graph_or_path
 
 

@@ -85,7 +85,7 @@ class _NeuronModule(nn.Module):
             self.register_buffer(name, as_float32(params[name]))
         shapes = {tuple(getattr(self, n).shape) for n in self.param_names}
         if len(shapes) != 1:
-            raise ValueError(f"{type(self).__name__}: parameters {self.param_names} differ in shape: {shapes}")
+            raise ExecutorError(f"{type(self).__name__}: parameters {self.param_names} differ in shape: {shapes}")
         self._fit_shape: torch.Size | None = None
         self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh())
         self.refresh()
@@ -247,7 +247,7 @@ class SkipModule(nn.Module):
     def __init__(self, skip_type: str = "residual"):
         super().__init__()
         if skip_type not in SKIP_TYPES:
-            raise ValueError(f"SkipModule: skip_type must be one of {sorted(SKIP_TYPES)}, got {skip_type!r}")
+            raise ExecutorError(f"SkipModule: skip_type must be one of {sorted(SKIP_TYPES)}, got {skip_type!r}")
         self.skip_type = skip_type
         self.concatenate = SKIP_TYPES[skip_type] == "concatenate"
 

@@ -8,11 +8,7 @@ from typing import Any
 import numpy as np
 
 from talon import ir
-from talon.ir.errors import TalonError
-
-
-class CliError(TalonError):
-    """A user-facing failure of a CLI command; its message is the one line the command prints."""
+from talon.errors import CliError
 
 
 def model_format(path: str | Path) -> Any:

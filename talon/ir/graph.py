@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from typing import Any, Iterable, Mapping
 
-from .errors import GraphError, PrimitiveError
+from ..errors import GraphError, PrimitiveError, require
 from .primitives import Input, Node, Output
 from .primitives.base import MAX_NUMEL, Shape, numel, values_equal
 
@@ -26,6 +26,9 @@ class Graph:
         metadata: dict[str, Any] | None = None,
         allow_cycles: bool = False,
     ):
+        require(nodes, (Mapping, type(None)), "Graph: nodes", GraphError)
+        require(edges, (Iterable, type(None)), "Graph: edges", GraphError)
+        require(metadata, (dict, type(None)), "Graph: metadata", GraphError)
         self.nodes: dict[str, Node] = dict(nodes or {})
         self.edges: list[Edge] = [e if isinstance(e, str) else tuple(e) for e in (edges or [])]  # type: ignore[misc]
         self.metadata: dict[str, Any] = dict(metadata) if metadata else {}

@@ -49,6 +49,8 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
     graph or node, an unregistered primitive, unstorable metadata) is a TalonFormatError naming
     the file, node and field. An existing file at `path` is replaced only by a complete new one.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TalonFormatError(repr(path), f"write expects a path, got {type(path).__name__}")
     tree = _encode_graph(os.fspath(path), graph)
     with atomic_h5_file(path) as h5:
         _write_tree(h5, tree)
@@ -57,7 +59,7 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
 def _encode_graph(path: str, graph: Graph) -> dict[str, Any]:
     """The whole file as nested dicts (groups) of dataset values; nothing is written yet."""
     if not isinstance(graph, Graph):
-        raise TypeError(f"write expects a talon.ir.Graph, got {type(graph).__name__}")
+        raise TalonFormatError(path, f"write expects a talon.ir.Graph, got {type(graph).__name__}")
     try:
         graph.validate()
     except GraphError as exc:
@@ -148,6 +150,8 @@ def read(path: str | os.PathLike) -> Graph:
     is checked in Python first (libhdf5 can loop forever on a corrupt one), for contiguous string
     datasets only: a corrupt heap behind a compact or chunked one (never written by h5py) can still hang.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TalonFormatError(repr(path), f"read expects a path, got {type(path).__name__}")
     name = os.fspath(path)
     if not os.path.exists(name):
         raise FileNotFoundError(2, "No such file", name)

@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ..errors import PrimitiveError
+from ...errors import DeclarationError, PrimitiveError
 
 Shape = tuple[int, ...]
 
@@ -38,22 +38,22 @@ def param(
     """Declare a primitive field of a given kind; `length` expands a scalar to an n-tuple for "ints";
     `infinite` lets a "float" field be +-inf (a pad value), other floats must be finite float32 values."""
     if kind not in KINDS:
-        raise ValueError(f"unknown field kind {kind!r}")
+        raise DeclarationError(f"unknown field kind {kind!r}; expected one of {KINDS}")
     meta = {"kind": kind, "optional": optional or default is None, "length": length, "infinite": infinite}
     if isinstance(default, (list, dict, np.ndarray)):
-        raise TypeError("mutable defaults are not allowed")
+        raise DeclarationError("mutable defaults are not allowed")
     return dataclasses.field(default=default, metadata=meta)
 
 
 def register_primitive(cls: type["Node"]) -> type["Node"]:
     """Class decorator: make a primitive known by its class name to readers, writers and converters."""
     if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise TypeError("register_primitive expects a subclass of talon.ir.Node")
+        raise DeclarationError("register_primitive expects a subclass of talon.ir.Node")
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(eq=False, repr=False)(cls)
     for f in primitive_fields(cls):
         if f.name in RESERVED_FIELDS or "kind" not in f.metadata:
-            raise TypeError(
+            raise DeclarationError(
                 f"{cls.__name__}.{f.name}: declare fields with param(kind, ...) and avoid the names {RESERVED_FIELDS}"
             )
     _PRIMITIVES[cls.__name__] = cls
