@@ -37,8 +37,8 @@ FORMATS: dict[str, Format] = {
                     read_options=("spiking", "weight_bits", "accumulator_bits", "spike_mode", "host_fallback"),
                     write_options=("opset",)),
     ".t1c": Format(lambda path: ir.read(path), lambda graph, path: ir.write(path, graph)),
-    ".nir": Format(nir_to_ir, lambda graph, path, dt=None: save_nir(graph, path, dt=dt),
-                   read_options=("dt", "strict", "exact_threshold"), write_options=("dt",)),
+    ".nir": Format(nir_to_ir, lambda graph, path, dt=None, strict=False: save_nir(graph, path, dt=dt, strict=strict),
+                   read_options=("dt", "strict", "exact_threshold"), write_options=("dt", "strict")),
 }
 
 

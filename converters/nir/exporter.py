@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Any, Callable
 
 import h5py
@@ -26,7 +27,7 @@ from talon.ir.primitives.base import numel
 from talon.errors import require
 
 from ..errors import ConversionError
-from .common import DT_KEY, check_dt, load_nir, strict_threshold, to_seconds
+from .common import DT_KEY, NIRConversionWarning, check_dt, load_nir, strict_threshold, to_seconds
 from .importer import TALON_KEY
 
 
@@ -48,6 +49,8 @@ def _cuba_lif(nir: Any, node: ir.CubaLIF, shape: tuple, dt: float) -> Any:
 
 def _kept(node: ir.Node) -> dict:
     """What NIR has no field for, kept in the NIR node's metadata so that nir_to_ir restores the exact node."""
+    if getattr(node, "reset_mode", "zero") != "zero":
+        return {"reset_mode": node.reset_mode}
     if isinstance(node, ir.SpikingAffine):
         return {"type": "SpikingAffine", "spike_mode": node.spike_mode, "weight_bits": node.weight_bits,
                 "accumulator_bits": node.accumulator_bits}
@@ -118,12 +121,27 @@ def _why_not(node: ir.Node, shape: tuple) -> str | None:
     return None
 
 
-def ir_to_nir(graph: ir.Graph, *, dt: float | None = None) -> Any:
+def _reset_warning(graph: ir.Graph, strict: bool) -> None:
+    """NIR has no reset mode (its neurons reset to v_reset): subtract-reset neurons warn, or raise with strict."""
+    subtract = [name for name, node in graph.nodes.items() if getattr(node, "reset_mode", "zero") == "subtract"]
+    if not subtract:
+        return
+    text = (f"node(s) {subtract} reset by subtraction, which NIR cannot express: other NIR tools will read them as "
+            "resetting to v_reset = 0 (nir_to_ir restores the mode from the node metadata key 'talon')")
+    if strict:
+        raise ConversionError(f"{text}; strict=True refuses such conversions")
+    warnings.warn(text, NIRConversionWarning, stacklevel=3)
+
+
+def ir_to_nir(graph: ir.Graph, *, dt: float | None = None, strict: bool = False) -> Any:
     """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step; by default
-    the dt a NIR import kept in the graph's metadata)."""
+    the dt a NIR import kept in the graph's metadata).
+
+    Subtract-reset neurons (no NIR field) warn with NIRConversionWarning, or raise ConversionError with strict."""
     require(graph, ir.Graph, "ir_to_nir: graph", ConversionError)
     nir = load_nir()
     dt = check_dt(graph.metadata.get(DT_KEY) if dt is None else dt)
+    _reset_warning(graph, strict)
     shapes = graph.infer_shapes()
     inputs = {n: tuple(shapes[graph.predecessors(n)[0]]) if graph.predecessors(n) else () for n in graph.nodes}
     problems = [
@@ -146,10 +164,10 @@ def ir_to_nir(graph: ir.Graph, *, dt: float | None = None) -> Any:
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata, type_check=False)
 
 
-def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float | None = None) -> None:
+def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float | None = None, strict: bool = False) -> None:
     """Write `graph` as a .nir file (HDF5) for timestep `dt` (default: the graph's metadata["nir.dt"]), atomically
     (a failed write leaves no partial file). Zero v_reset datasets are left out (see the module docstring)."""
-    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt)  # converted before anything touches the disk
+    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt, strict=strict)  # converted before anything touches the disk
     buffer = io.BytesIO()
     nir.write(buffer, nir_graph)
     with h5py.File(buffer, "r+") as h5:

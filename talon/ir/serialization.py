@@ -33,6 +33,7 @@ from ._h5values import (
 from .errors import GraphError, PrimitiveError, TalonFormatError
 from .graph import Graph
 from .primitives import Node, get_primitive, list_primitives, primitive_fields
+from .primitives.base import primitive_for_stored_type, stored_type
 
 FORMAT_VERSION = "0.0.1"  # what the established toolchain writes (its reader does not check it)
 
@@ -103,10 +104,11 @@ def _encode_node(path: str, name: str, node: Node) -> dict[str, Any]:
         node = cls(**{f.name: getattr(node, f.name) for f in _init_fields(cls)}, metadata=node.metadata)
     except PrimitiveError as exc:
         raise TalonFormatError(path, str(exc), node=name, field=exc.field) from exc
-    out = {"type": encode_str(cls.__name__)}
+    type_name, implied = stored_type(node)  # e.g. 'IFSubtract' for an IF with reset_mode 'subtract'
+    out = {"type": encode_str(type_name)}
     for f in primitive_fields(node):
         value = getattr(node, f.name)
-        if value is not None:
+        if value is not None and f.name not in implied:
             try:
                 out[f.name] = encode_field(f.metadata["kind"], value)
             except BadValue as exc:
@@ -230,12 +232,17 @@ class _Reader:
             raise self.fail("missing the 'type' dataset", name, "type")
         type_name = self.value(lambda ds: decode_field("str", ds), members["type"], name, "type")
         try:
-            cls = get_primitive(type_name)
+            cls, kwargs = primitive_for_stored_type(type_name)
         except KeyError:
             known = ", ".join(list_primitives())
             raise self.fail(f"unknown node type {type_name!r}; known types: {known}", name, "type") from None
-        kwargs = {}
+        clash = sorted(set(kwargs) & set(members))
+        if clash:
+            raise self.fail(f"type {type_name!r} implies {clash[0]} = {kwargs[clash[0]]!r}; the node must not "
+                            "store it", name, clash[0])
         for f in _init_fields(cls):
+            if f.name in kwargs:
+                continue
             if f.name in members:
                 kind = f.metadata["kind"]
                 kwargs[f.name] = self.value(lambda ds: decode_field(kind, ds), members[f.name], name, f.name)
