@@ -20,6 +20,7 @@ import onnx_ir as ir
 import onnx_ir.passes.common as common
 from onnxscript.optimizer import fold_constants
 
+from .dynamic_shapes import resolve_batch_shapes
 from .errors import ConversionError
 
 MIN_OPSET = 7  # older default-domain models are brought up to this opset by onnx's version converter
@@ -101,4 +102,5 @@ def clean(proto: onnx.ModelProto, folder: str | None = None, source: str = "the 
         common.RemoveUnusedNodesPass()(model)
     with _stage(source, "shape inference"):
         common.ShapeInferencePass(strict_mode=False, data_prop=True)(model)
+        resolve_batch_shapes(model)
     return model

@@ -139,17 +139,19 @@ class _Builder:
         self.lenient = False  # host fallback: an importer's unexpected exception refuses the node instead
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
         self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
+        self._data_memo: dict[ir.Value, bool] = {}
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
         fusions = self.fusions = self._fusions()
         needed = self.needed = self._needed(fusions)
         inputs = self._inputs(needed)
+        last = self._last_members(fusions)
         for node in self.graph:
-            if node not in needed:
-                continue
             fused = fusions.get(node)
-            if fused is not None and fused.output.producer() is not node:
+            if fused is None and node not in needed:
+                continue
+            if fused is not None and (last[id(fused)] is not node or not any(m in needed for m in fused.members)):
                 continue
             self._convert(node, fused)
         if self.unsupported:
@@ -174,6 +176,14 @@ class _Builder:
                     break
         return found
 
+    def _last_members(self, fusions: Mapping[ir.Node, Fusion]) -> dict[int, ir.Node]:
+        """For each fusion (by id), its member that comes last in graph order: it is converted there."""
+        last: dict[int, ir.Node] = {}
+        for node in self.graph:
+            if node in fusions:
+                last[id(fusions[node])] = node
+        return last
+
     def _needed(self, fusions: Mapping[ir.Node, Fusion]) -> set[ir.Node]:
         """Nodes that carry activations to the graph outputs (shape computations are left out)."""
         needed: set[ir.Node] = set()
@@ -184,12 +194,33 @@ class _Builder:
                 continue
             needed.add(node)
             fused = fusions.get(node)
-            if fused is not None:
-                values = [fused.input, *(v for m in fused.members for v in m.inputs)]
-            else:
-                values = self._data_values(node, self._importer(node))
-            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None and constant(v) is None)
+            values = [fused.input, *(v for m in fused.members for v in m.inputs)] if fused is not None else node.inputs
+            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None
+                         and constant(v) is None and self._carries_data(v))
         return needed
+
+    def _carries_data(self, value: ir.Value) -> bool:
+        """True when the value depends on the values of a graph input, not only on shapes and constants (shape
+        arithmetic, which importers read through shape_elements, is never converted or reported)."""
+        memo = self._data_memo
+        stack = [value]
+        while stack:
+            v = stack[-1]
+            if v in memo:
+                stack.pop()
+                continue
+            producer = v.producer()
+            if producer is None or constant(v) is not None or producer.op_type in ("Shape", "Size"):
+                memo[v] = producer is None and constant(v) is None  # graph inputs carry data
+                stack.pop()
+                continue
+            pending = [u for u in producer.inputs if u is not None and u not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[v] = any(memo[u] for u in producer.inputs if u is not None)
+            stack.pop()
+        return memo[value]
 
     @staticmethod
     def _data_values(node: ir.Node, found: Importer | None) -> list[ir.Value]:
@@ -231,7 +262,7 @@ class _Builder:
         ctx = self._context(node if fused is None else fused.members[0])
         try:
             if fused is not None:
-                result, inputs, outputs = fused.build(), [fused.input], [fused.output]
+                result, inputs, outputs = fused.build(), [fused.input], fused.outputs or [fused.output]
             else:
                 found = self._importer(node)
                 if found is None:
