@@ -21,10 +21,10 @@ from talon.ir import TalonFormatError, serialization
 from talon.ir import _atomic
 from talon.ir.primitives import base
 
-from conftest import FIXTURES, fixture_manifest
+from conftest import fixture_manifest
 from strategies import BUILTIN_TYPES, graphs, metadata_dicts, node_names, primitive_nodes
 
-MANIFEST = fixture_manifest() if FIXTURES.exists() else []
+MANIFEST = fixture_manifest()
 
 
 def _has_tmpfile() -> bool:

@@ -23,11 +23,12 @@ Shape = tuple[int, ...]
 KINDS = ("array", "ints", "int", "float", "bool", "str", "dims")
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # "float" fields beyond it overflow every float32 executor
-MAX_NUMEL = 2**63 - 1  # element count of the largest tensor a shape may describe (int64 sizes)
+MAX_NUMEL = 2**28  # elements of the largest tensor (per sample) shape inference accepts: 1 GiB of float32 (documented)
 
 RESERVED_FIELDS = ("type", "metadata")  # names the .t1c node group uses itself
 
 _PRIMITIVES: dict[str, type["Node"]] = {}
+_STORED: dict[str, type["Node"]] = {}  # .t1c type names of primitives' stored_types variants
 
 
 def param(
@@ -64,12 +65,27 @@ def register_primitive(cls: type["Node"] | None = None, *, override: bool = Fals
                 f"{cls.__name__}.{f.name}: declare fields with param(kind, ...) and avoid the names {RESERVED_FIELDS}"
             )
     _PRIMITIVES[cls.__name__] = cls
+    _STORED.update({name: cls for name in cls.stored_types if name != cls.__name__})
     return cls
 
 
 def get_primitive(type_name: str) -> type["Node"]:
     """The registered primitive class for a type name; KeyError when unknown."""
     return _PRIMITIVES[type_name]
+
+
+def stored_type(node: "Node") -> tuple[str, tuple[str, ...]]:
+    """The .t1c type name of a node and the fields that name implies (left out of the file)."""
+    for name, fixed in type(node).stored_types.items():
+        if all(values_equal(getattr(node, k), v) for k, v in fixed.items()):
+            return name, tuple(fixed)
+    return type(node).__name__, ()
+
+
+def primitive_for_stored_type(type_name: str) -> tuple[type["Node"], dict[str, Any]]:
+    """The primitive class a .t1c type name stands for and the field values it implies; KeyError when unknown."""
+    cls = _PRIMITIVES.get(type_name) or _STORED[type_name]
+    return cls, dict(cls.stored_types.get(type_name, {}))
 
 
 def list_primitives() -> list[str]:
@@ -179,6 +195,9 @@ class Node:
     multi_output: ClassVar[bool] = False  # ChannelSplit-like nodes hand output i to outgoing edge i
     merge: ClassVar[bool] = False  # Concat-like nodes combine inputs in edge order instead of summing
     stateful: ClassVar[bool] = False  # neurons carry a membrane across timesteps
+    # .t1c type names that stand for this primitive with some fields fixed (those fields are then not stored),
+    # so that a reader which does not know a field value refuses the node instead of misreading it
+    stored_types: ClassVar[dict[str, dict[str, Any]]] = {}
     metadata: dict = dataclasses.field(default_factory=dict, kw_only=True)
 
     def __post_init__(self) -> None:
