@@ -89,8 +89,9 @@ def _check_choices(node: onnx.NodeProto, spec: OpSpec, attrs: dict) -> None:
     """Refuse a string attribute outside the values the spec allows (a body exists only for those)."""
     for a in spec.attributes:
         if a.choices and attrs.get(a.name) not in a.choices:
-            raise OrtModelError(f"talon.{spec.name} node {node.name!r}: attribute {a.name} is "
-                                f"{attrs.get(a.name)!r}, expected one of {list(a.choices)}")
+            allowed = " or ".join(repr(c) for c in a.choices)
+            raise OrtModelError(f"talon.{spec.name} node {node.name!r}: attribute {a.name} must be {allowed}, "
+                                f"got {attrs.get(a.name)!r}")
 
 
 def attach_functions(model: ModelProto) -> ModelProto:

@@ -18,7 +18,8 @@ CUSTOM_OP = "Module"  # attribute `key`: the module's qualified name, a key of O
 
 def spec_importer(cls: type[Node]):
     """An importer building `cls` from the talon op of its name: the constant inputs after the data and the state
-    items (its op spec's) become the array fields of the same names, the op's attributes the fields they name."""
+    items (its op spec's) become the array fields of the same names, the op's attributes the fields they name (a
+    string outside the spec's choices refuses the node, naming the attribute)."""
 
     def build(ctx: NodeContext) -> Node:
         spec = op_spec(ctx.node.op_type)
@@ -26,6 +27,9 @@ def spec_importer(cls: type[Node]):
         fields = {f.name for f in primitive_fields(cls)}
         params = {n: ctx.const(i, n) for i, n in enumerate(spec.inputs[first:], first)}
         attrs = {a.name: ctx.attr(a.name, a.default) for a in spec.attributes if a.name in fields}
+        for a in spec.attributes:
+            if a.choices and a.name in attrs and attrs[a.name] not in a.choices:
+                raise Unsupported(f"attribute {a.name} {attrs[a.name]!r} is not one of {list(a.choices)}")
         return cls(**params, **attrs)
 
     build.__doc__ = f"talon {cls.__name__} -> IR {cls.__name__} (converters.register_talon_op)"
