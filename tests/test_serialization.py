@@ -253,7 +253,7 @@ def test_user_registered_primitive_round_trips(tmp_path, private_registry):
 
 
 def test_register_refuses_reserved_or_undeclared_fields(private_registry):
-    with pytest.raises(TypeError, match="type"):
+    with pytest.raises(ir.RegistryError, match="type"):
         @ir.register_primitive
         class Bad(ir.Node):
             type: str = ir.param("str", "x")

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..ir.errors import GraphError
+from ..errors import GraphError, require
 from ..ir.graph import Graph, depth_first_back_edges, forward_order
 from .base import ExecutorModule, cast_real, take_inputs
 from .errors import StateError
@@ -55,7 +55,7 @@ class CyclicGraphExecutor(ExecutorModule):
         if not self.input_names:
             raise GraphError("no input: give at least one node without a module and without incoming edges")
         if int(timesteps) < 1:
-            raise ValueError(f"timesteps must be a positive int, got {timesteps!r}")
+            raise GraphError(f"timesteps must be a positive int, got {timesteps!r}")
         self.timesteps = int(timesteps)
         self.return_state = return_state
         self.output_nodes = list(output_nodes) if output_nodes is not None else [
@@ -90,6 +90,7 @@ class CyclicGraphExecutor(ExecutorModule):
         node_map: CustomMap | None = None,
     ) -> "CyclicGraphExecutor":
         """From an IR graph (cyclic or not); `output_nodes` defaults to its Output nodes."""
+        require(graph, Graph, "CyclicGraphExecutor.from_graph: graph", GraphError)
         boundary = set(graph.inputs) | set(graph.outputs)
         modules = {n: m for n, m in nodes_to_modules(graph, node_map).items() if n not in boundary}
         outputs = graph.outputs if output_nodes is None else output_nodes
@@ -114,7 +115,7 @@ class CyclicGraphExecutor(ExecutorModule):
             if value.dim() == 0 or value.shape[0] != batch:
                 raise StateError(f"{what} has shape {tuple(value.shape)}; the input's batch is {batch}")
         outputs = []
-        steps = self._plan.current_steps()
+        steps = self._plan.bind(self.node_modules)
         for t in range(self.timesteps):
             for slot, tensor in zip(self._input_slots, inputs):
                 vals[slot] = tensor

@@ -13,7 +13,7 @@ import functools
 import heapq
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .errors import GraphError, PrimitiveError
+from ..errors import GraphError, PrimitiveError, require
 from .primitives import Input, Node, Output
 from .primitives.base import MAX_NUMEL, Shape, numel, values_equal
 
@@ -118,6 +118,9 @@ class Graph:
         metadata: dict[str, Any] | None = None,
         allow_cycles: bool = False,
     ):
+        require(nodes, (Mapping, type(None)), "Graph: nodes", GraphError)
+        require(edges, (Iterable, type(None)), "Graph: edges", GraphError)
+        require(metadata, (dict, type(None)), "Graph: metadata", GraphError)
         self.nodes = nodes or {}
         self.edges = edges or []
         self.metadata: dict[str, Any] = dict(metadata) if metadata else {}
@@ -173,8 +176,8 @@ class Graph:
             missing = [n for n in edge if n not in self.nodes]
             if missing:
                 raise GraphError(f"edge {i} ({src!r} -> {dst!r}) names missing node(s) {missing}")
-            if src == dst:
-                raise GraphError(f"edge {i} is a self-loop on {src!r}")
+            if src == dst and not self.allow_cycles:
+                raise GraphError(f"edge {i} is a self-loop on {src!r} (a one-node cycle needs allow_cycles=True)")
             if edge in seen:
                 raise GraphError(f"duplicate edge {src!r} -> {dst!r}")
             seen.add(edge)
@@ -265,7 +268,8 @@ class Graph:
                 raise GraphError(f"node {name!r}: {exc}") from exc
             for shape in shapes:
                 if numel(shape) > MAX_NUMEL:
-                    raise GraphError(f"node {name!r}: output shape {tuple(shape)} has more than 2**63-1 elements")
+                    raise GraphError(f"node {name!r}: output shape {tuple(shape)} has more than {MAX_NUMEL} elements "
+                                     "per sample (talon.ir.primitives.base.MAX_NUMEL bounds every tensor)")
             result[name] = list(shapes) if node.multi_output else tuple(shapes[0])
         return result
 
