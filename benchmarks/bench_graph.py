@@ -5,7 +5,8 @@ Times, per node, building a Graph, infer_shapes, ir_to_torch, ir.write, ir.read 
 a chain (input -> Affine -> LIF -> Affine -> ... -> output) and a wide fan-out (one input feeding
 every Affine branch, each with its own Output). Linear code keeps the time per node flat as the
 size grows; quadratic code multiplies it by ten at each step. The last column is the ratio of the
-largest size's time per node to the smallest's (about 1 when linear).
+largest size's time per node to the smallest's (about 1 when linear). Times are this process's CPU time
+(time.process_time), which other work on a busy machine does not inflate as it does wall-clock time.
 
 Run: python benchmarks/bench_graph.py [--sizes 1000 10000 100000] [--repeats N] [--ops OP ...]
 """
@@ -57,12 +58,12 @@ def fanout_parts(n: int) -> tuple[dict[str, ir.Node], list[tuple[str, str]]]:
 
 
 def timed(action: Callable[[], object], repeats: int) -> float:
-    """Median seconds of `repeats` runs."""
+    """Median CPU seconds of `repeats` runs."""
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         action()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 
@@ -106,7 +107,7 @@ def main() -> None:
                 seconds, count = measure(parts, n, Path(tmp), args.repeats if n < 100000 else 1, args.ops)
                 results[count] = seconds
             counts = sorted(results)
-            print(f"\n{parts.__name__.removesuffix('_parts')}: microseconds per node (total seconds at the largest)")
+            print(f"\n{parts.__name__.removesuffix('_parts')}: CPU microseconds per node (total seconds at the largest)")
             print(f"  {'operation':<14}" + "".join(f"{c:>12,}" for c in counts) + f"{'total s':>10}{'ratio':>8}")
             for op in results[counts[0]]:
                 per_node = [results[c][op] / c * 1e6 for c in counts]
