@@ -5,9 +5,10 @@ Times, per node, building a Graph, infer_shapes, ir_to_torch, ir.write, ir.read 
 a chain (input -> Affine -> LIF -> Affine -> ... -> output) and a wide fan-out (one input feeding
 every Affine branch, each with its own Output). Linear code keeps the time per node flat as the
 size grows; quadratic code multiplies it by ten at each step. The last column is the ratio of the
-largest size's time per node to the smallest's (about 1 when linear).
+largest size's time per node to the smallest's (about 1 when linear). Times are this process's CPU time
+(time.process_time), which other work on a busy machine does not inflate as it does wall-clock time.
 
-Run: python benchmarks/bench_graph.py [--sizes 1000 10000 100000] [--repeats N]
+Run: python benchmarks/bench_graph.py [--sizes 1000 10000 100000] [--repeats N] [--ops OP ...]
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ def fanout_parts(n: int) -> tuple[dict[str, ir.Node], list[tuple[str, str]]]:
 
 
 def timed(action: Callable[[], object], repeats: int) -> float:
-    """Median seconds of `repeats` runs."""
+    """Median CPU seconds of `repeats` runs."""
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         action()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 
@@ -71,35 +72,42 @@ def inspect(path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def measure(parts: Callable, n: int, folder: Path, repeats: int) -> tuple[dict[str, float], int]:
+OPERATIONS = ["Graph(...)", "infer_shapes", "ir_to_torch", "ir.write", "ir.read", "talon inspect"]
+
+
+def measure(parts: Callable, n: int, folder: Path, repeats: int, ops: list[str]) -> tuple[dict[str, float], int]:
     """Seconds per operation for one graph of about n nodes, and its exact node count."""
     nodes, edges = parts(n)
     graph = ir.Graph(nodes, edges)
     path = folder / f"{parts.__name__}_{n}.t1c"
-    ir.write(path, graph)
-    return {
-        "Graph(...)": timed(lambda: ir.Graph(nodes, edges), repeats),
-        "infer_shapes": timed(graph.infer_shapes, repeats),
-        "ir_to_torch": timed(lambda: bridge.ir_to_torch(graph), repeats),
-        "ir.write": timed(lambda: ir.write(path, graph), repeats),
-        "ir.read": timed(lambda: ir.read(path), repeats),
-        "talon inspect": timed(lambda: inspect(path), repeats),
-    }, len(graph.nodes)
+    if {"ir.read", "talon inspect"} & set(ops):
+        ir.write(path, graph)
+    actions = {
+        "Graph(...)": lambda: ir.Graph(nodes, edges),
+        "infer_shapes": graph.infer_shapes,
+        "ir_to_torch": lambda: bridge.ir_to_torch(graph),
+        "ir.write": lambda: ir.write(path, graph),
+        "ir.read": lambda: ir.read(path),
+        "talon inspect": lambda: inspect(path),
+    }
+    return {op: timed(actions[op], repeats) for op in ops}, len(graph.nodes)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeats", type=int, default=3, help="median over this many runs (1 at 100,000 nodes)")
+    parser.add_argument("--ops", nargs="+", choices=OPERATIONS, default=OPERATIONS, metavar="OP",
+                        help=f"operations to time (default all: {', '.join(OPERATIONS)})")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for parts in (chain_parts, fanout_parts):
             results = {}
             for n in args.sizes:
-                seconds, count = measure(parts, n, Path(tmp), args.repeats if n < 100000 else 1)
+                seconds, count = measure(parts, n, Path(tmp), args.repeats if n < 100000 else 1, args.ops)
                 results[count] = seconds
             counts = sorted(results)
-            print(f"\n{parts.__name__.removesuffix('_parts')}: microseconds per node (total seconds at the largest)")
+            print(f"\n{parts.__name__.removesuffix('_parts')}: CPU microseconds per node (total seconds at the largest)")
             print(f"  {'operation':<14}" + "".join(f"{c:>12,}" for c in counts) + f"{'total s':>10}{'ratio':>8}")
             for op in results[counts[0]]:
                 per_node = [results[c][op] / c * 1e6 for c in counts]
