@@ -7,6 +7,7 @@ no partial or approximate graph is ever returned.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Mapping
 
@@ -19,6 +20,7 @@ from onnx_ops.guard import read_consistently
 from talon.ir import Graph, GraphError, Input, Output, Skip
 from talon.ir._files import require_regular_file
 from talon.ir.primitives import Node
+from talon.ir.primitives.base import MAX_NUMEL
 
 from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
@@ -96,6 +98,14 @@ def onnx_to_ir(
         return _Builder(model, options).build()
 
     return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
+
+
+def _numel(value: ir.Value) -> int:
+    """Elements per sample (all dims but the first) of a value whose ONNX shape is static; 0 when unknown."""
+    shape = dims(value)
+    if not shape or any(not isinstance(d, int) for d in shape):
+        return 0
+    return math.prod(shape[1:])
 
 
 def _checked(graph: Graph) -> Graph:
@@ -259,6 +269,11 @@ class _Builder:
 
     # -- one node ---------------------------------------------------------------------------------
     def _convert(self, node: ir.Node, fused: Fusion | None) -> None:
+        oversized = [v for v in node.outputs if _numel(v) > MAX_NUMEL]
+        if oversized:  # refused before any importer works on (or allocates) a tensor of that size
+            self._refuse(node, f"output {oversized[0].name!r} of shape {dims(oversized[0])} has more than "
+                               f"{MAX_NUMEL} elements per sample (talon.ir.primitives.base.MAX_NUMEL)")
+            return
         ctx = self._context(node if fused is None else fused.members[0])
         try:
             if fused is not None:

@@ -239,7 +239,10 @@ def survives(action: Callable[[], object]) -> int | None:
         except BaseException:  # noqa: BLE001  (the parent sees every exception itself)
             pass
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # SIGCHLD ignored by the embedding process: the child was reaped unseen
+        return None
     return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
 
 

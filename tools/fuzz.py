@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fuzzing.runner import case_rng, prepare_root, run  # noqa: E402
 
-TARGET_NAMES = ("t1c", "torch", "onnx", "ort")
+TARGET_NAMES = ("t1c", "torch", "onnx", "ort", "t1c_hostile", "nir", "onnx_hostile", "state", "writes", "cli")
 
 
 def replay(target: str, seed: int, index: int) -> None:

@@ -2,10 +2,12 @@
 
 Outcomes: ``ok`` (accepted), ``refused`` (a documented exception), ``undocumented`` (any other
 exception), ``escape`` (the case opened, from Python, a file outside its folder: the canary file beside
-it), ``hang`` (over the wall-clock limit, or over the CPU-time budget per case, which load on the machine
+it; or a result holds the canary's bytes), ``misconversion`` (a hostile case's check found a wrong result),
+``hang`` (over the wall-clock limit, or over the CPU-time budget per case, which load on the machine
 does not eat into; the worker is killed), ``crash`` (the worker died: a signal, an abort
 in native code, the memory limit) and ``harness`` (building the mutated input failed; not a finding).
-undocumented, escape, hang and crash are failures. Case `index` of `target` under `seed` is always the
+undocumented, escape, misconversion, hang and crash are failures. Each report also gives the workers' peak
+resident memory. Case `index` of `target` under `seed` is always the
 same input.
 """
 
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import random
+import resource
 import selectors
 import signal
 import shutil
@@ -27,7 +30,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-BAD = ("undocumented", "escape", "hang", "crash")
+BAD = ("undocumented", "escape", "misconversion", "hang", "crash")
 CANARY_TAG = "fuzz_canary"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STARTUP_S = 180.0
@@ -59,6 +62,7 @@ def _where(exc: BaseException) -> str:
 def run_case(target: str, seed: int, index: int, root: str) -> dict[str, Any]:
     """Build and run one case in `root`/case; classify what came out (never raises for the case's input)."""
     global _watching
+    from . import hostile
     from .targets import TARGETS
 
     spec = TARGETS[target]
@@ -76,6 +80,9 @@ def run_case(target: str, seed: int, index: int, root: str) -> dict[str, Any]:
         spec.run(case)
     except spec.allowed as exc:
         result.update(outcome="refused", error=type(exc).__name__)
+    except (hostile.Misconversion, hostile.Escape) as exc:
+        outcome = "escape" if isinstance(exc, hostile.Escape) else "misconversion"
+        result.update(outcome=outcome, error=type(exc).__name__, message=str(exc)[:300], where=_where(exc))
     except Exception as exc:  # noqa: BLE001  (anything else is what the fuzzer looks for)
         result.update(outcome="undocumented", error=f"{type(exc).__module__}.{type(exc).__name__}",
                       message=str(exc)[:300], where=_where(exc))
@@ -83,6 +90,7 @@ def run_case(target: str, seed: int, index: int, root: str) -> dict[str, Any]:
         _watching = False
     if _opened_outside:
         result.update(outcome="escape", error="opened outside the case folder", message=_opened_outside[0], where="")
+    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     return result
 
 
@@ -135,9 +143,11 @@ class Report:
     counts: collections.Counter = field(default_factory=collections.Counter)
     refused: collections.Counter = field(default_factory=collections.Counter)
     failures: dict[tuple, dict] = field(default_factory=dict)
+    peak_mb: int = 0  # the largest resident set of a worker after a case (the worker's peak so far)
 
     def add(self, result: dict[str, Any]) -> None:
         outcome = result["outcome"]
+        self.peak_mb = max(self.peak_mb, result.get("rss_mb", 0))
         self.counts[outcome] += 1
         if outcome == "refused":
             self.refused[result["error"]] += 1
@@ -153,7 +163,8 @@ class Report:
     def format(self) -> str:
         total = sum(self.counts.values())
         lines = [f"target {self.target}: {total} cases; "
-                 + ", ".join(f"{o} {self.counts[o]}" for o in ("ok", "refused", *BAD, "harness"))]
+                 + ", ".join(f"{o} {self.counts[o]}" for o in ("ok", "refused", *BAD, "harness"))
+                 + f"; peak worker memory {self.peak_mb} MB"]
         lines += [f"  refused {name}: {n}" for name, n in self.refused.most_common()]
         for (outcome, error, where), entry in sorted(self.failures.items(), key=lambda kv: -kv[1]["count"]):
             first = entry["first"]

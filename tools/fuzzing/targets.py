@@ -8,6 +8,8 @@ Allowed (documented) exceptions, per target:
   StateError), and FileNotFoundError.
 - ``ort`` (``onnx_ops.OrtExecutor`` on the model, then one call): ``OrtInputError``, ``OrtStateError``
   (what OrtExecutor documents), ``onnx_ops.OrtModelError`` when it exists, and FileNotFoundError.
+- the hostile targets (``t1c_hostile``, ``nir``, ``onnx_hostile``, ``state``, ``writes``, ``cli``; one builder
+  per class of hostile input in tools/fuzzing/hostile.py): the union of both lists.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from talon import ir
 from talon.bridge import ir_to_torch
 from talon.ir.errors import TalonError
 
-from . import mutate_onnx, mutate_t1c, seeds
+from . import hostile, mutate_onnx, mutate_t1c, seeds
 
 MAX_INPUT_ELEMENTS = 1 << 20  # larger declared inputs are not fed (the harness would be what runs out of memory)
 
@@ -104,9 +106,14 @@ _ORT_ALLOWED = tuple(
     getattr(onnx_ops, name) for name in ("OrtInputError", "OrtStateError", "OrtModelError") if hasattr(onnx_ops, name)
 ) + (FileNotFoundError,)
 
+_HOSTILE_ALLOWED = _IR_ALLOWED + tuple(
+    getattr(onnx_ops, name) for name in ("OrtInputError", "OrtStateError", "OrtModelError"))
+
 TARGETS = {
     "t1c": Target("t1c", _t1c_case(values_only=False), ir.read, _IR_ALLOWED),
     "torch": Target("torch", _t1c_case(values_only=True), run_torch, _IR_ALLOWED),
     "onnx": Target("onnx", _onnx_case, onnx_to_ir, _IR_ALLOWED),
     "ort": Target("ort", _onnx_case, run_ort, _ORT_ALLOWED),
+    # structure-aware cases of each class of hostile input (tools/fuzzing/hostile.py)
+    **{name: Target(name, make, hostile.run_built, _HOSTILE_ALLOWED) for name, make in hostile.BUILDERS.items()},
 }
