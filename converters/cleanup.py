@@ -34,8 +34,9 @@ def default_opset(proto: onnx.ModelProto) -> int:
 
 
 def upgrade_opset(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Bring a model older than MIN_OPSET up to it with onnx.version_converter; others are left as they are."""
-    if default_opset(proto) >= MIN_OPSET:
+    """Bring a model older than MIN_OPSET up to it with onnx.version_converter; others are left as they are
+    (also models without default-domain ops, such as ai.onnx.ml pipelines, whose nodes are then reported)."""
+    if not any(e.domain in ("", "ai.onnx") for e in proto.opset_import) or default_opset(proto) >= MIN_OPSET:
         return proto
     return onnx.version_converter.convert_version(proto, MIN_OPSET)
 

@@ -8,7 +8,7 @@ no partial or approximate graph is ever returned.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -16,14 +16,15 @@ import onnx_ir as ir
 
 import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
 from talon.ir import Graph, Input, Output, Skip
+from talon.ir.established import with_required_fields
 from talon.ir.primitives import Node
 
 from .cleanup import clean
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
 from .safety import check_external_data
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
-from .importers.context import constant, dims
-from .importers.naming import Namer, sanitize
+from .importers.context import UnknownShape, constant, dims
+from .importers.naming import Namer, sanitize, scope_of
 from .importers.registry import Importer, canonical_domain
 from .importers.restore import is_talon_export, restore
 
@@ -75,6 +76,11 @@ def onnx_to_ir(
     return _Builder(clean(proto, folder, source), options).build()
 
 
+def outputs_of(nodes: Sequence[ir.Node]) -> list[ir.Value]:
+    """Every output value of the given nodes."""
+    return [v for n in nodes for v in n.outputs if v is not None]
+
+
 class _Builder:
     """Walks the cleaned graph once, in its topological order, and collects IR nodes and edges."""
 
@@ -89,6 +95,7 @@ class _Builder:
         self.unsupported: list[UnsupportedNode] = []
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
         self._data_memo: dict[ir.Value, bool] = {}
+        self.refused: set[ir.Value] = set()  # outputs of refused nodes and of the nodes they starve
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -108,7 +115,7 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges)
+        return with_required_fields(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
@@ -218,15 +225,19 @@ class _Builder:
                 inputs = self._data_values(node, found)
                 outputs = list(node.outputs)
         except Unsupported as exc:
-            self._refuse(node, exc.reason)
+            members = [node] if fused is None else fused.members
+            upstream = any(v in self.refused for m in members for v in m.inputs)
+            self._refuse(node if fused is None else fused.members[0], exc.reason,
+                         knock_on=upstream and isinstance(exc, UnknownShape), outputs=outputs_of(members))
             return
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
-            self._refuse(node, str(exc))
+            self._refuse(node, str(exc), outputs=outputs_of([node] if fused is None else fused.members))
             return
         missing = [v.name for v in inputs if v not in self.sources]
         if missing:
             if self.unsupported:
-                return  # an upstream node was refused; it is already reported
+                self.refused.update(outputs)  # an upstream node was refused; it is already reported
+                return
             raise ConversionError(f"node {node.name!r} ({node.op_type}): inputs {missing} come from no converted node")
         if isinstance(result, Alias):
             self.sources[outputs[0]] = self.sources[node.inputs[result.index]]
@@ -242,9 +253,15 @@ class _Builder:
             return f"{node.op_type} is supported at other opsets, not at opset {opset}"
         return "no TALON IR primitive corresponds to this operator"
 
-    def _refuse(self, node: ir.Node, reason: str) -> None:
+    def _refuse(self, node: ir.Node, reason: str, knock_on: bool = False, outputs: Sequence[ir.Value] = ()) -> None:
+        """Record a refusal (unless it is only the knock-on of an upstream one); its outputs count as refused."""
+        self.refused.update(v for v in outputs if v is not None)
+        if knock_on:
+            return
         domain = canonical_domain(node.domain)
-        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
+        scope = scope_of(node)
+        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1),
+                                                reason, module=scope[-1] if scope and scope[-1] else None))
 
     def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
         main = next((n for s, n in emit.nodes if s == ""), emit.nodes[-1][1])
