@@ -14,14 +14,17 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
-from talon.ir import Graph, Input, Output, Skip
+import onnx_ops  # the talon op specs (their schemas are registered, so shape inference knows the talon ops)
+from onnx_ops.guard import read_consistently
+from talon.ir import Graph, GraphError, Input, Output, Skip
+from talon.ir._files import require_regular_file
 from talon.ir.established import with_required_fields
 from talon.ir.primitives import Node
 
-from .cleanup import clean
+from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
-from .safety import check_external_data
+from .host_region import convert_with_fallback
+from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import UnknownShape, constant, dims
 from .importers.naming import Namer, sanitize, scope_of
@@ -29,18 +32,21 @@ from .importers.registry import Importer, canonical_domain
 from .importers.restore import is_talon_export, restore
 
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
+ONNX_NAMES = "onnx.names"  # graph metadata: {"inputs": {IR Input: ONNX graph input}, "outputs": {IR Output: ONNX output}}
 SourceRef = tuple[str, int]  # (IR node name, output index)
 
 
 def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None]:
     """The ModelProto (external data not loaded) and the folder its external data is read from (None for an
-    in-memory model); every external location is checked first, so nothing outside that folder is ever opened."""
+    in-memory model), passed through the guard (converters.safety): nothing outside that folder is ever opened
+    and nothing in the model can kill the process in onnx's native code."""
     if isinstance(model_or_path, onnx.ModelProto):
-        check_external_data(model_or_path, None)
+        check_model(model_or_path, None, _native)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
-        raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+        raise ConversionError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
+    require_regular_file(path, lambda why: ConversionError(f"{path}: {why}"))
     try:
         proto = onnx.load(path, load_external_data=False)
     except OSError as exc:
@@ -49,10 +55,15 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         raise ConversionError(f"{path}: not an ONNX model: {exc}") from exc
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        check_external_data(proto, folder)
+        check_model(proto, folder, _native)
     except ConversionError as exc:
         raise ConversionError(f"{path}: {exc}") from exc
     return proto, folder
+
+
+def _native(proto: onnx.ModelProto) -> None:
+    """The native code clean() runs first: opset conversion, then onnx's shape inference."""
+    onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=False, data_prop=True)
 
 
 def onnx_to_ir(
@@ -63,17 +74,54 @@ def onnx_to_ir(
     spike_mode: str = "binary",
     *,
     custom_nodes: Mapping[str, Node] | None = None,
+    host_fallback: bool = False,
 ) -> Graph:
     """Convert an ONNX model (or file) to a TALON IR graph; dense layers become SpikingAffine with spiking=True.
 
-    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
+    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent, unless
+    `host_fallback`: then each maximal connected region of such nodes becomes one HostRegion node (an ONNX
+    subgraph run by onnxruntime), and graph.metadata["conversion_report"] says how much is TALON-native
+    (converters.coverage.ConversionReport.from_metadata reads it).
     """
-    proto, folder = load_model(model_or_path)
-    if is_talon_export(proto) and not spiking:
-        return restore(proto, folder)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
-    source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
-    return _Builder(clean(proto, folder, source), options).build()
+
+    def convert() -> Graph:
+        proto, folder = load_model(model_or_path)
+        if is_talon_export(proto) and not spiking:
+            return restore(proto, folder)
+        source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
+        _strict_shapes(proto, source)
+        model = clean(proto, folder, source)
+        if host_fallback:
+            return convert_with_fallback(model, options, _Builder)
+        return _Builder(model, options).build()
+
+    return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
+
+
+def _checked(graph: Graph) -> Graph:
+    """The converted graph, once its shapes propagate and every Output receives the shape the model declares."""
+    try:
+        shapes = graph.infer_shapes()
+    except GraphError as exc:
+        raise ConversionError(f"the converted graph's shapes do not fit together: {exc}") from exc
+    for name, node in graph.nodes.items():
+        if isinstance(node, Output):
+            reached = {tuple(shapes[src]) for src in graph.predecessors(name) if not graph.nodes[src].multi_output}
+            if reached and reached != {tuple(int(d) for d in node.shape)}:
+                raise ConversionError(f"graph output {name!r} declares shape {tuple(node.shape)} but the converted "
+                                      f"graph gives it {sorted(reached)}")
+    return graph
+
+
+def _strict_shapes(proto: onnx.ModelProto, source: str) -> None:
+    """ConversionError when onnx's shape inference (strict) finds the model inconsistent, naming the node."""
+    try:
+        onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ConversionError(f"{source}: onnx's shape inference refuses the model: {exc}") from None
+    except Exception:  # noqa: BLE001  (other failures are the clean-up stages' to report, with their stage)
+        pass
 
 
 def outputs_of(nodes: Sequence[ir.Node]) -> list[ir.Value]:
@@ -93,14 +141,17 @@ class _Builder:
         self.sources: dict[ir.Value, SourceRef] = {}
         self.raw_edges: list[tuple[str, int, str]] = []
         self.unsupported: list[UnsupportedNode] = []
+        self.refused: list[ir.Node] = []  # the nodes behind `unsupported` (host_fallback makes regions of them)
+        self.lenient = False  # host fallback: an importer's unexpected exception refuses the node instead
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
+        self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
         self._data_memo: dict[ir.Value, bool] = {}
-        self.refused: set[ir.Value] = set()  # outputs of refused nodes and of the nodes they starve
+        self.refused_values: set[ir.Value] = set()  # outputs of refused nodes and of the nodes they starve
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
-        fusions = self._fusions()
-        needed = self._needed(fusions)
+        fusions = self.fusions = self._fusions()
+        needed = self.needed = self._needed(fusions)
         inputs = self._inputs(needed)
         last = self._last_members(fusions)
         for node in self.graph:
@@ -115,7 +166,8 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return with_required_fields(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges))
+        return _checked(with_required_fields(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
+                                                   metadata={ONNX_NAMES: self.onnx_names})))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
@@ -203,6 +255,7 @@ class _Builder:
             if not shape or any(d is None for d in shape[1:]):
                 raise ConversionError(f"graph input {value.name!r} needs a batch dim and static feature dims, got {shape}")
             result[name] = Input(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["inputs"][name] = value.name
             self.sources[value] = (name, 0)
         return result
 
@@ -226,17 +279,22 @@ class _Builder:
                 outputs = list(node.outputs)
         except Unsupported as exc:
             members = [node] if fused is None else fused.members
-            upstream = any(v in self.refused for m in members for v in m.inputs)
+            upstream = any(v in self.refused_values for m in members for v in m.inputs)
             self._refuse(node if fused is None else fused.members[0], exc.reason,
                          knock_on=upstream and isinstance(exc, UnknownShape), outputs=outputs_of(members))
             return
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
             self._refuse(node, str(exc), outputs=outputs_of([node] if fused is None else fused.members))
             return
+        except Exception as exc:  # an importer's own failure: with host fallback the node runs on the host
+            if not self.lenient:
+                raise
+            self._refuse(node, f"the importer failed: {type(exc).__name__}: {exc}")
+            return
         missing = [v.name for v in inputs if v not in self.sources]
         if missing:
             if self.unsupported:
-                self.refused.update(outputs)  # an upstream node was refused; it is already reported
+                self.refused_values.update(outputs)  # an upstream node was refused; it is already reported
                 return
             raise ConversionError(f"node {node.name!r} ({node.op_type}): inputs {missing} come from no converted node")
         if isinstance(result, Alias):
@@ -254,8 +312,10 @@ class _Builder:
         return "no TALON IR primitive corresponds to this operator"
 
     def _refuse(self, node: ir.Node, reason: str, knock_on: bool = False, outputs: Sequence[ir.Value] = ()) -> None:
-        """Record a refusal (unless it is only the knock-on of an upstream one); its outputs count as refused."""
-        self.refused.update(v for v in outputs if v is not None)
+        """Record a refusal (reported unless it is only the knock-on of an upstream one; host fallback takes both);
+        its outputs count as refused."""
+        self.refused_values.update(v for v in outputs if v is not None)
+        self.refused.append(node)
         if knock_on:
             return
         domain = canonical_domain(node.domain)
@@ -297,13 +357,17 @@ class _Builder:
                 shapes = shapes or self._ir_shapes(inputs)
                 shape = (None, *shapes[self.sources[value][0]])
             result[name] = Output(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["outputs"][name] = value.name
             self.raw_edges.append((*self.sources[value], name))
         return result
 
     def _is_state(self, value: ir.Value) -> bool:
+        """True for a next-state output of a stateful talon node (its op spec declares the state items)."""
         producer = value.producer()
-        return producer is not None and value.index() > 0 and canonical_domain(producer.domain) == "talon" \
-            and producer.op_type in ("LIF", "IF")
+        if producer is None or canonical_domain(producer.domain) != onnx_ops.DOMAIN:
+            return False
+        spec = onnx_ops.op_spec(producer.op_type)
+        return spec is not None and 0 < value.index() <= len(spec.state)
 
     def _ir_shapes(self, inputs: dict[str, Node]) -> dict:
         """IR shapes of the converted nodes, for outputs whose ONNX shape inference left unknown."""
