@@ -9,8 +9,8 @@ from __future__ import annotations
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 
-from .importers.context import dims
-from .importers.shape import BATCH, shape_elements
+from .importers.context import NodeContext, Options, Unsupported, dims
+from .importers.shape import BATCH, reshape_target, shape_elements
 
 MAX_ROUNDS = 16  # each round resolves what the previous round's shape inference made known
 
@@ -32,9 +32,6 @@ def _resize_features(node: ir.Node) -> list[int] | None:
 
 def _reshape_features(node: ir.Node) -> list[int] | None:
     """The static output feature dims of a Reshape whose target keeps the batch first and is otherwise static."""
-    from .importers.context import NodeContext, Options, Unsupported
-    from .importers.shape import reshape_target
-
     if not _known(node.inputs[0]):
         return None
     try:

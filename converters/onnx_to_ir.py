@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -19,6 +19,7 @@ import onnx_ops  # the talon op specs (their schemas are registered, so shape in
 from onnx_ops.guard import read_consistently
 from talon.ir import Graph, GraphError, Input, Output, Skip
 from talon.ir._files import require_regular_file
+from talon.ir.established import with_required_fields
 from talon.ir.primitives import Node
 from talon.ir.primitives.base import MAX_NUMEL
 
@@ -27,8 +28,8 @@ from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
 from .host_region import convert_with_fallback
 from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
-from .importers.context import constant, dims
-from .importers.naming import Namer, sanitize
+from .importers.context import UnknownShape, constant, dims
+from .importers.naming import Namer, sanitize, scope_of
 from .importers.registry import Importer, canonical_domain
 from .importers.restore import is_talon_export, restore
 
@@ -133,6 +134,11 @@ def _strict_shapes(proto: onnx.ModelProto, source: str) -> None:
         pass
 
 
+def outputs_of(nodes: Sequence[ir.Node]) -> list[ir.Value]:
+    """Every output value of the given nodes."""
+    return [v for n in nodes for v in n.outputs if v is not None]
+
+
 class _Builder:
     """Walks the cleaned graph once, in its topological order, and collects IR nodes and edges."""
 
@@ -150,6 +156,7 @@ class _Builder:
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
         self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
         self._data_memo: dict[ir.Value, bool] = {}
+        self.refused_values: set[ir.Value] = set()  # outputs of refused nodes and of the nodes they starve
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -169,8 +176,8 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
-                              metadata={ONNX_NAMES: self.onnx_names}))
+        return _checked(with_required_fields(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
+                                                   metadata={ONNX_NAMES: self.onnx_names})))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
@@ -286,10 +293,13 @@ class _Builder:
                 inputs = self._data_values(node, found)
                 outputs = list(node.outputs)
         except Unsupported as exc:
-            self._refuse(node, exc.reason)
+            members = [node] if fused is None else fused.members
+            upstream = any(v in self.refused_values for m in members for v in m.inputs)
+            self._refuse(node if fused is None else fused.members[0], exc.reason,
+                         knock_on=upstream and isinstance(exc, UnknownShape), outputs=outputs_of(members))
             return
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
-            self._refuse(node, str(exc))
+            self._refuse(node, str(exc), outputs=outputs_of([node] if fused is None else fused.members))
             return
         except Exception as exc:  # an importer's own failure: with host fallback the node runs on the host
             if not self.lenient:
@@ -299,7 +309,8 @@ class _Builder:
         missing = [v.name for v in inputs if v not in self.sources]
         if missing:
             if self.unsupported:
-                return  # an upstream node was refused; it is already reported
+                self.refused_values.update(outputs)  # an upstream node was refused; it is already reported
+                return
             raise ConversionError(f"node {node.name!r} ({node.op_type}): inputs {missing} come from no converted node")
         if isinstance(result, Alias):
             self.sources[outputs[0]] = self.sources[node.inputs[result.index]]
@@ -315,10 +326,17 @@ class _Builder:
             return f"{node.op_type} is supported at other opsets, not at opset {opset}"
         return "no TALON IR primitive corresponds to this operator"
 
-    def _refuse(self, node: ir.Node, reason: str) -> None:
-        domain = canonical_domain(node.domain)
+    def _refuse(self, node: ir.Node, reason: str, knock_on: bool = False, outputs: Sequence[ir.Value] = ()) -> None:
+        """Record a refusal (reported unless it is only the knock-on of an upstream one; host fallback takes both);
+        its outputs count as refused."""
+        self.refused_values.update(v for v in outputs if v is not None)
         self.refused.append(node)
-        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
+        if knock_on:
+            return
+        domain = canonical_domain(node.domain)
+        scope = scope_of(node)
+        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1),
+                                                reason, module=scope[-1] if scope and scope[-1] else None))
 
     def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
         main = next((n for s, n in emit.nodes if s == ""), emit.nodes[-1][1])

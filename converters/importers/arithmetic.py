@@ -56,8 +56,8 @@ def scale_by_constant(ctx: NodeContext, constant_slots: tuple[int, ...], recipro
                               "differ from the quotient by about one float32 rounding", ApproximationWarning,
                               stacklevel=2)
             return Scale(scale=np.reciprocal(factor) if reciprocal else factor)
-    raise Unsupported(f"{ctx.node.op_type} of a constant by an activation has no TALON IR equivalent; only an "
-                      "activation divided by a constant maps (to Scale)")
+    raise Unsupported(f"{ctx.node.op_type} by an activation has no TALON IR equivalent; only an activation times "
+                      "or divided by a constant (Scale) and the product of two activations (Multiply) map")
 
 
 def two_activations(ctx: NodeContext) -> bool:

@@ -30,6 +30,7 @@ from ._h5values import (
     BadValue, Stored, decode_field, decode_metadata_value, encode_field, encode_metadata, encode_str, escape_name,
     unescape_name,
 )
+from .established import reconcile_input_shapes
 from .errors import GraphError, PrimitiveError, TalonFormatError
 from .graph import Graph
 from .primitives import Node, get_primitive, list_primitives, primitive_fields
@@ -150,6 +151,8 @@ def read(path: str | os.PathLike) -> Graph:
     ones declaring more bytes than the file are refused unread. The global heap holding vlen strings
     is checked in Python first (libhdf5 can loop forever on a corrupt one), for contiguous string
     datasets only: a corrupt heap behind a compact or chunked one (never written by h5py) can still hang.
+    An Input shape its first layer's weights refuse is read as the shape they imply, with an
+    InputShapeWarning naming the node (talon.ir.established).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TalonFormatError(repr(path), f"read expects a path, got {type(path).__name__}")
@@ -160,7 +163,8 @@ def read(path: str | os.PathLike) -> Graph:
     except OSError as exc:
         raise TalonFormatError(name, f"not a readable HDF5 file ({exc})") from None
     with h5, open(name, "rb") as raw:
-        return _Reader(name, SafeFile(h5, raw)).graph(h5)
+        graph = _Reader(name, SafeFile(h5, raw)).graph(h5)
+    return reconcile_input_shapes(graph, source=name)  # lenient, as the established executor
 
 
 class _Reader:
