@@ -6,8 +6,9 @@ from .errors import ApproximationWarning, ConversionError, UnsupportedOperatorEr
 from .ir_to_onnx import ir_to_onnx, save_onnx
 from .nir import NIRConversionWarning, ir_to_nir, nir_to_ir, save_nir
 from .onnx_to_ir import onnx_to_ir
+from .talon_ops import register_talon_op
 
 __all__ = [
     "convert", "ConversionError", "ApproximationWarning", "ir_to_onnx", "save_onnx", "onnx_to_ir", "UnsupportedOperatorError",
-    "nir_to_ir", "ir_to_nir", "save_nir", "NIRConversionWarning", "ConversionReport",
+    "nir_to_ir", "ir_to_nir", "save_nir", "NIRConversionWarning", "register_talon_op", "ConversionReport",
 ]

@@ -23,10 +23,13 @@ from google.protobuf.message import DecodeError
 from onnx import helper as h
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from talon.errors import require
+
 from .errors import OrtInputError, OrtModelError, OrtStateError
+from . import guard
 from .functions import attach_functions
 from .state import state_pairs
-from .tensors import external_tensors
+from .tensors import torch_to_numpy
 
 SEQ_PREFIX = "seq."  # prefix of the Scan model's outer input/output names
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds cast to the model's dtype: bool, ints, floats
@@ -55,7 +58,7 @@ def _numpy(value: Any, dtype: np.dtype, what: str, error: type[ValueError]) -> n
     Real numbers and bools are cast; complex numbers, strings and objects are refused with `error` naming `what`
     (casting would drop the imaginary part or parse text)."""
     if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
+        value = torch_to_numpy(value)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
@@ -86,31 +89,24 @@ def _spec(info: onnx.ValueInfoProto, label: str) -> tuple[np.dtype, list]:
 
 
 def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None, str]:
-    """(a private copy of the model, its folder or None, a label naming it in errors)."""
+    """(a private copy of the model, its folder or None, a label naming it in errors), passed through the guard."""
     if isinstance(model_or_path, onnx.ModelProto):
-        model = copy.deepcopy(model_or_path)
-        label = f"model {model.graph.name!r}"
-        _refuse_external_data(model, label)
-        return model, None, label
-    path = os.fspath(model_or_path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no ONNX file at {path!r}")
+        model, folder, label = copy.deepcopy(model_or_path), None, f"model {model_or_path.graph.name!r}"
+    else:
+        require(model_or_path, (str, os.PathLike), "OrtExecutor: model_or_path", OrtModelError)
+        path = os.fspath(model_or_path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no ONNX file at {path!r}")
+        try:
+            model = onnx.load(path, load_external_data=False)
+        except (DecodeError, ValueError) as exc:
+            raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
+        folder, label = os.path.dirname(os.path.abspath(path)), repr(path)
     try:
-        model = onnx.load(path, load_external_data=False)
-    except (DecodeError, ValueError) as exc:
-        raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
-    return model, os.path.dirname(os.path.abspath(path)), repr(path)
-
-
-def _refuse_external_data(model: onnx.ModelProto, label: str) -> None:
-    """An in-memory model has no folder: its external data locations would resolve against the working
-    directory, so they are refused (load the model from its file instead)."""
-    for tensor in external_tensors(model):
-        where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
-        raise OrtModelError(
-            f"{label}: tensor {tensor.name!r} keeps its data in the external file {where!r}; an in-memory "
-            "model has no folder to find it in: pass the model's file path instead"
-        )
+        guard.check_model(model, folder)
+    except OrtModelError as exc:
+        raise OrtModelError(f"{label}: {exc}") from None
+    return model, folder, label
 
 
 class OrtExecutor:
@@ -124,6 +120,10 @@ class OrtExecutor:
         inter_op_threads: int | None = None,
         providers: Sequence[str] | None = None,
     ):
+        guard.read_consistently(model_or_path, lambda: self._setup(
+            model_or_path, return_state, intra_op_threads, inter_op_threads, providers))
+
+    def _setup(self, model_or_path, return_state, intra_op_threads, inter_op_threads, providers) -> None:
         self.model, self._folder, self._label = _load(model_or_path)
         label = self._label
         try:
@@ -216,6 +216,8 @@ class OrtExecutor:
         return feeds
 
     def _state_feeds(self, state: Mapping | None, batch: int) -> dict[str, np.ndarray]:
+        if state is not None and not isinstance(state, Mapping):
+            raise OrtStateError(f"state must be a dict keyed by stateful node name (or None), got {type(state).__name__}")
         state = state or {}
         unknown = [k for k in state if k not in self.state_nodes]
         if unknown:
@@ -280,41 +282,15 @@ class OrtExecutor:
         return self._result(values, self.output_names, self._new_state(values))
 
     def sequence_model(self) -> onnx.ModelProto:
-        """The step model wrapped in a Scan over time: inputs seq.<x> [T, batch, ...] and seq.<state in>,
-        outputs seq.<y> [T, batch, ...] and seq.<state out> (the final membranes)."""
-        step = self.model.graph
-        state_in, state_out = self._state_in, self._state_out
-        by_name = {v.name: v for v in [*step.input, *step.output]}
-        body = h.make_graph(
-            list(step.node),
-            "step",
-            [by_name[n] for n in state_in + self.input_names],
-            [by_name[n] for n in state_out + self.output_names],
-            value_info=list(step.value_info),
-        )
+        """The step model run over time: inputs seq.<x> [T, batch, ...] and seq.<state in>, outputs seq.<y>
+        [T, batch, ...] and seq.<state out> (the final state).
 
-        def outer(name: str, timed: bool) -> onnx.ValueInfoProto:
-            vi = by_name[name]
-            dims = [d.dim_value or d.dim_param or None for d in vi.type.tensor_type.shape.dim]
-            return h.make_tensor_value_info(
-                SEQ_PREFIX + name, vi.type.tensor_type.elem_type, (["T"] if timed else []) + dims
-            )
-
-        scan = h.make_node(
-            "Scan",
-            [SEQ_PREFIX + n for n in state_in + self.input_names],
-            [SEQ_PREFIX + n for n in state_out + self.output_names],
-            name="time_scan",
-            body=body,
-            num_scan_inputs=len(self.input_names),
-        )
-        graph = h.make_graph(
-            [scan],
-            f"{step.name}_sequence",
-            [outer(n, False) for n in state_in] + [outer(n, True) for n in self.input_names],
-            [outer(n, False) for n in state_out] + [outer(n, True) for n in self.output_names],
-            list(step.initializer),
-        )
+        Layer by layer where each stateful node is one ONNX node (as ir_to_onnx writes them): the stateless
+        nodes run once on [T*batch, ...] and each stateful node in a Scan of its own over [T, batch, ...]. Any
+        other model runs its whole step in one Scan."""
+        graph = _layered(self.model.graph, self.input_names, self.output_names, self.state_nodes)
+        if graph is None:
+            graph = _one_scan(self.model.graph, self.input_names, self.output_names, self._state_in, self._state_out)
         model = copy.deepcopy(self.model)
         model.graph.CopyFrom(graph)
         return model
@@ -324,3 +300,94 @@ class OrtExecutor:
             f"OrtExecutor(inputs={self.input_names}, outputs={self.output_names}, "
             f"stateful={list(self.state_nodes)}, return_state={self.return_state})"
         )
+
+
+def _outer(by_name: Mapping[str, onnx.ValueInfoProto], name: str, timed: bool) -> onnx.ValueInfoProto:
+    """The sequence model's graph input or output for step input or output `name` ([T, ...] when timed)."""
+    vi = by_name[name]
+    dims = [d.dim_value or d.dim_param or None for d in vi.type.tensor_type.shape.dim]
+    return h.make_tensor_value_info(SEQ_PREFIX + name, vi.type.tensor_type.elem_type, (["T"] if timed else []) + dims)
+
+
+def _one_scan(step: onnx.GraphProto, inputs: list[str], outputs: list[str], state_in: list[str],
+              state_out: list[str]) -> onnx.GraphProto:
+    """The whole step as the body of one Scan over time."""
+    by_name = {v.name: v for v in [*step.input, *step.output]}
+    body = h.make_graph(list(step.node), "step", [by_name[n] for n in state_in + inputs],
+                        [by_name[n] for n in state_out + outputs], value_info=list(step.value_info))
+    scan = h.make_node("Scan", [SEQ_PREFIX + n for n in state_in + inputs], [SEQ_PREFIX + n for n in state_out + outputs],
+                       name="time_scan", body=body, num_scan_inputs=len(inputs))
+    return h.make_graph([scan], f"{step.name}_sequence",
+                        [_outer(by_name, n, False) for n in state_in] + [_outer(by_name, n, True) for n in inputs],
+                        [_outer(by_name, n, False) for n in state_out] + [_outer(by_name, n, True) for n in outputs],
+                        list(step.initializer))
+
+
+def _layered(step: onnx.GraphProto, inputs: list[str], outputs: list[str],
+             state_nodes: Mapping[str, list[tuple[str, str]]]) -> onnx.GraphProto | None:
+    """The step with its stateless nodes over [T*batch, ...] and a Scan per stateful node, or None when a
+    state input is not read by exactly the one node that writes the matching state outputs."""
+    by_name = {v.name: v for v in [*step.input, *step.output]}
+    owner: dict[int, list[tuple[str, str]]] = {}
+    for items in state_nodes.values():
+        readers = {k for k, node in enumerate(step.node) for i, _ in items if i in node.input}
+        if len(readers) != 1:
+            return None
+        k = readers.pop()
+        if not all(o in step.node[k].output for _, o in items) or k in owner:
+            return None
+        owner[k] = items
+    timed = set(inputs)
+    first = SEQ_PREFIX + inputs[0]
+    nodes = [h.make_node("Shape", [first], ["seq.TB"], start=0, end=2)]
+    minus_one = h.make_tensor("seq.minus_one", onnx.TensorProto.INT64, [1], [-1])
+
+    def flat(src: str, dst: str) -> None:  # [T, batch, ...] -> [T*batch, ...]
+        nodes.append(h.make_node("Shape", [src], [f"{dst}.seq_rest"], start=2))
+        nodes.append(h.make_node("Concat", ["seq.minus_one", f"{dst}.seq_rest"], [f"{dst}.seq_shape"], axis=0))
+        nodes.append(h.make_node("Reshape", [src, f"{dst}.seq_shape"], [dst]))
+
+    def timed_shape(src: str, dst: str) -> None:  # [T*batch, ...] -> [T, batch, ...]
+        nodes.append(h.make_node("Shape", [src], [f"{dst}.seq_rest"], start=1))
+        nodes.append(h.make_node("Concat", ["seq.TB", f"{dst}.seq_rest"], [f"{dst}.seq_shape"], axis=0))
+        nodes.append(h.make_node("Reshape", [src, f"{dst}.seq_shape"], [dst]))
+
+    for name in inputs:
+        flat(SEQ_PREFIX + name, name)
+    for k, node in enumerate(step.node):
+        if not any(i in timed for i in node.input):
+            nodes.append(node)
+            continue
+        timed.update(node.output)
+        if k not in owner:
+            nodes.append(node)
+            continue
+        items = owner[k]
+        ins, outs = [i for i, _ in items], [o for _, o in items]
+        xs = [i for i in node.input if i in timed]
+        ys = [o for o in node.output if o not in outs]
+        rename = {n: f"{node.name or k}.scan.{n}" for n in [*ins, *outs, *xs, *ys]}
+        inner = copy.deepcopy(node)
+        inner.input[:] = [rename.get(i, i) for i in node.input]
+        inner.output[:] = [rename.get(o, o) for o in node.output]
+        elem = by_name[ins[0]].type.tensor_type.elem_type
+        body = h.make_graph([inner], f"{node.name or k}_scan",
+                            [h.make_tensor_value_info(rename[n], elem, None) for n in ins + xs],
+                            [h.make_tensor_value_info(rename[n], elem, None) for n in outs + ys])
+        for x in xs:
+            timed_shape(x, f"{x}.seq_in")
+        nodes.append(h.make_node("Scan", [SEQ_PREFIX + i for i in ins] + [f"{x}.seq_in" for x in xs],
+                                 [SEQ_PREFIX + o for o in outs] + [f"{y}.seq_out" for y in ys],
+                                 name=f"{node.name or k}.time_scan", body=body, num_scan_inputs=len(xs)))
+        for y in ys:
+            flat(f"{y}.seq_out", y)
+    if not all(o in timed for o in outputs):
+        return None
+    for name in outputs:
+        timed_shape(name, SEQ_PREFIX + name)
+    state_in = [i for items in owner.values() for i, _ in items]
+    state_out = [o for items in owner.values() for _, o in items]
+    return h.make_graph(nodes, f"{step.name}_sequence",
+                        [_outer(by_name, n, False) for n in state_in] + [_outer(by_name, n, True) for n in inputs],
+                        [_outer(by_name, n, False) for n in state_out] + [_outer(by_name, n, True) for n in outputs],
+                        [*step.initializer, minus_one])

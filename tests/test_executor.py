@@ -354,5 +354,6 @@ def test_any_graph_runs_the_same_in_steps_split_and_as_a_sequence(graph):
     for name, value in as_dict(seq).items():
         assert value.shape[:2] == (4, 2)
         joined = torch.cat([as_dict(first)[name], as_dict(rest)[name]])
-        assert torch.equal(joined, value)
+        # run_sequence computes each layer over T*batch rows at once: a split may round the last bit apart
+        torch.testing.assert_close(joined, value, rtol=1.3e-6, atol=1e-6)
     assert set(seq_state) == {n for n, node in graph.nodes.items() if node.stateful}

@@ -27,7 +27,7 @@ Convention of the models `converters.ir_to_onnx` writes (what `onnx_to_ir` reads
   ChannelSplit, SepConv2d, SumPool2d and HybridRegion. A HostRegion's ONNX subgraph is inlined (see export.host).
 """
 
-from . import activations, conv, host, io, linear, neurons, norms, pooling, routing  # noqa: F401  (register emitters)
+from . import activations, cnn, conv, host, io, linear, neurons, norms, pooling, routing  # noqa: F401  (register emitters)
 from .context import ARRAYS, METADATA, OWNER, PARAMS, PRIMITIVE, ROLE, EmitContext
 from .registry import EMITTERS, emitter_for, register
 

@@ -75,7 +75,7 @@ class EmitContext:
         values = []
         for src in self.graph.predecessors(name):
             if self.graph.nodes[src].multi_output:
-                values.append(self.output(src, self.graph.successors(src).index(name)))
+                values.append(self.output(src, self.graph.output_index(src, name)))
             else:
                 values.append(self.output(src))
         return values
@@ -92,7 +92,7 @@ class EmitContext:
         src = self.graph.predecessors(name)[0]
         shape = self.shapes[src]
         if self.graph.nodes[src].multi_output:
-            shape = shape[self.graph.successors(src).index(name)]
+            shape = shape[self.graph.output_index(src, name)]
         return tuple(shape)
 
     def value_info(self, value: str, shape, elem_type: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:

@@ -1,5 +1,6 @@
 """PyTorch <-> TALON IR: torch modules per primitive, graph executors, and to_ir."""
 
+from . import cnn_modules  # noqa: F401  (registers the modules of the CNN-family primitives)
 from .cyclic import CyclicGraphExecutor, CyclicState
 from .errors import ExecutorError, InputError, StateError
 from .executor import GraphExecutor, ir_to_torch
