@@ -52,11 +52,12 @@ def convert_with_fallback(model: ir.Model, options: Options, builder: Callable) 
         regions: list[list[ir.Node]] = []
     except UnsupportedOperatorError:
         regions = _Regions(model.graph, first).find()
+    carries = first._carries_data
     counted = [n for n in model.graph if n in first.needed or any(n in r for r in regions)]
     totals = count_model(counted)
     region_counts = [count_model(r) for r in regions]
     host = count_model(n for r in regions for n in r)
-    made = _isolate(model, regions, _batch(model.graph)) if regions else {}
+    made = _isolate(model, regions, _batch(model.graph), carries) if regions else {}
     if regions:
         graph = builder(model, replace(options, custom_nodes={**options.custom_nodes, **made})).build()
     names = {id(node): name for name, node in graph.nodes.items()}
@@ -89,11 +90,29 @@ def _data(node: ir.Node) -> Iterator[ir.Value]:
     return (v for v in _reads(node) if constant(v) is None)
 
 
+def _through_shapes(nodes: Iterable[ir.Node], carries: Callable[[ir.Value], bool]) -> tuple[list[ir.Node], list[ir.Value]]:
+    """The shape arithmetic the nodes read (computations of shapes and constants only, which each region copies
+    rather than shares), and the data values read by the nodes or by that arithmetic (Shape(x) reads x)."""
+    nodes = list(nodes)
+    seen, copies, values = set(nodes), [], []
+    stack = list(nodes)
+    while stack:
+        for value in _data(stack.pop()):
+            if carries(value):
+                values.append(value)
+            elif value.producer() is not None and value.producer() not in seen:
+                seen.add(value.producer())
+                copies.append(value.producer())
+                stack.append(value.producer())
+    return copies, _unique(values)
+
+
 class _Regions:
     """Finds the host regions from a failed first import pass (its needed, fused and refused nodes)."""
 
     def __init__(self, graph: ir.Graph, first):
         self.graph = graph
+        self.carries: Callable[[ir.Value], bool] = first._carries_data
         self.needed: set[ir.Node] = first.needed
         self.fusions = first.fusions
         self.host: set[ir.Node] = set()
@@ -134,7 +153,7 @@ class _Regions:
         """Pull in the producers of what the host nodes read that TALON does not compute."""
         while self._pending:
             node = self._pending.pop()
-            for value in _data(node):
+            for value in _through_shapes([node], self.carries)[1]:
                 if value.producer() not in self.host and not self._provided(value):
                     self._add(value.producer())
 
@@ -149,7 +168,7 @@ class _Regions:
 
         for node in self.host:
             for value in _data(node):
-                if value.producer() in self.host:
+                if value.producer() in self.host and self.carries(value):
                     parent[root(node)] = root(value.producer())
         groups: dict[ir.Node, set[ir.Node]] = {}
         for node in self.host:
@@ -166,7 +185,9 @@ class _Regions:
         for node in relevant:
             dst = unit.get(node, node)
             succ.setdefault(dst, set())
-            for value in _data(node):
+            reads = _through_shapes([node], self.carries)[1] if node in self.host else \
+                [v for v in _data(node) if self.carries(v)]
+            for value in reads:
                 src = value.producer()
                 if src is not None and (src in self.needed or src in self.host):
                     src_unit = unit.get(src, src)
@@ -231,26 +252,32 @@ def _unique(values: Iterable[ir.Value]) -> list[ir.Value]:
     return list({id(v): v for v in values}.values())
 
 
-def _isolate(model: ir.Model, regions: list[list[ir.Node]], batch: int) -> dict[str, HostRegion]:
-    """Replace each region by one talon.host::Region node; returns the HostRegion made for each, by key."""
+def _isolate(model: ir.Model, regions: list[list[ir.Node]], batch: int,
+             carries: Callable[[ir.Value], bool]) -> dict[str, HostRegion]:
+    """Replace each region by one talon.host::Region node; returns the HostRegion made for each, by key. The
+    shape arithmetic a region reads is copied into it and also stays in the model (other nodes may read it)."""
     graph = model.graph
+    order = {n: i for i, n in enumerate(graph)}
     cuts = []
     for nodes in regions:
         inside = set(nodes)
-        inputs = _unique(v for n in nodes for v in _data(n) if v.producer() not in inside)
+        copies, reads = _through_shapes(nodes, carries)
+        inputs = [v for v in reads if v.producer() not in inside]
         outputs = _unique(v for n in nodes for v in n.outputs if v.is_graph_output()
                           or any(u.node not in inside for u in v.uses()))
-        cuts.append((nodes, inputs, outputs))
-    unknown = _unique(v for _, ins, outs in cuts for v in (*ins, *outs) if _features(v) is None)
+        cuts.append((nodes, sorted([*nodes, *copies], key=order.__getitem__), inputs, outputs))
+    unknown = _unique(v for *_, ins, outs in cuts for v in (*ins, *outs) if _features(v) is None)
     if unknown:
         _probe(model, unknown, batch)
     made: dict[str, HostRegion] = {}
-    for nodes, inputs, outputs in cuts:
+    replaced: dict[ir.Value, ir.Value] = {}  # outputs of regions already cut -> their region node's outputs
+    for nodes, members, inputs, outputs in cuts:
         key = _key(nodes, made)
-        made[key] = _region(model, nodes, inputs, outputs, batch, key)
-        new = ir.Node(HOST_DOMAIN, HOST_OP, inputs, attributes=[ir.AttrString("key", key)],
-                      num_outputs=len(outputs), name=key)
+        made[key] = _region(model, members, inputs, outputs, batch, key)
+        new = ir.Node(HOST_DOMAIN, HOST_OP, [replaced.get(v, v) for v in inputs],
+                      attributes=[ir.AttrString("key", key)], num_outputs=len(outputs), name=key)
         ir.convenience.replace_nodes_and_values(graph, nodes[-1], nodes, [new], outputs, list(new.outputs))
+        replaced.update(zip(outputs, new.outputs))
     model.opset_imports[HOST_DOMAIN] = 1
     graph.sort()
     return made

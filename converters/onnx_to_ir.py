@@ -307,6 +307,10 @@ class _Builder:
             self._refuse(node, f"the importer failed: {type(exc).__name__}: {exc}")
             return
         missing = [v.name for v in inputs if v not in self.sources]
+        if any(v not in self.sources and v.producer() not in self.needed for v in inputs):
+            self._refuse(node, f"inputs {missing} are computed from constants and shapes only (such as a class "
+                               "token expanded to the batch), which no TALON node carries")
+            return
         if missing:
             if self.unsupported:
                 self.refused_values.update(outputs)  # an upstream node was refused; it is already reported

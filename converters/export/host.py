@@ -1,9 +1,10 @@
 """HostRegion -> its ONNX subgraph inlined: the region's nodes and initializers placed in the exported graph under
 the prefix `<node>/` (names stay unique), wired to the node's inputs and outputs by Identity nodes.
 
-The main node is the Identity writing output 0; it records the region exactly (its `model` bytes in the
-initializer `<node>.model`), so onnx_to_ir restores the HostRegion node rather than the inlined ops. An aux Shape
-node reads that initializer (its output unused), since onnxruntime warns about initializers no node reads.
+The main node, named after the IR node, is a Shape of the initializer `<node>.model` holding the region's
+`model` bytes (its output is unused; onnxruntime drops it): it records the region exactly, so onnx_to_ir restores
+the HostRegion node rather than the inlined ops, and gives that initializer a reader (onnxruntime warns about
+initializers no node reads). Output i is `<node>:<i>`, as for every multi-output node.
 """
 
 from __future__ import annotations
@@ -56,8 +57,6 @@ def emit_host_region(ctx: EmitContext, name: str, node: HostRegion) -> None:
     stored = f"{name}.model"
     ctx.initializers.append(numpy_helper.from_array(node.model, stored))
     ctx.record(name, "model", stored)
-    _aux(ctx, name, h.make_node("Shape", [stored], [f"{name}/model.read"], name=f"{name}/model.read"))
-    outputs = [o.name for o in graph.output]
-    ctx.emit(name, "Identity", [outputs[0]], [ctx.output(name, 0)])
-    for i, inner in enumerate(outputs[1:], 1):
-        _aux(ctx, name, h.make_node("Identity", [inner], [ctx.output(name, i)], name=f"{name}/output.{i}"))
+    ctx.emit(name, "Shape", [stored], [f"{name}/model.size"])
+    for i, inner in enumerate(graph.output):
+        _aux(ctx, name, h.make_node("Identity", [inner.name], [ctx.output(name, i)], name=f"{name}/output.{i}"))
