@@ -9,6 +9,8 @@ BatchNormalization into Conv: the IR keeps BatchNorm nodes.
 
 from __future__ import annotations
 
+import logging
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -18,10 +20,14 @@ import onnx_ir as ir
 import onnx_ir.passes.common as common
 from onnxscript.optimizer import fold_constants
 
+from .dynamic_shapes import resolve_batch_shapes
 from .errors import ConversionError
 
 MIN_OPSET = 7  # older default-domain models are brought up to this opset by onnx's version converter
-FOLD_LIMIT = 1 << 40  # fold computed weights of any size: they would be computed at every run otherwise
+# elements a folded constant may have (documented, can be raised): computed weights up to this size become
+# constants; a node whose inferred output is larger is not evaluated, so folding never allocates more than
+# a few such tensors however small the file (ConstantOfShape([16384, 16384]) is 256 M elements)
+FOLD_LIMIT = 1 << 24
 
 
 def default_opset(proto: onnx.ModelProto) -> int:
@@ -39,20 +45,39 @@ def upgrade_opset(proto: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.version_converter.convert_version(proto, MIN_OPSET)
 
 
-def _fold_constant_of_shape(node: ir.Node) -> bool | None:
-    """Fold ConstantOfShape too (onnxscript skips it by default to keep files small)."""
+def _should_fold(node: ir.Node) -> bool | None:
+    """Never evaluate a node whose inferred output exceeds FOLD_LIMIT elements (or whose output shape is
+    unknown when it makes tensors from a shape); fold ConstantOfShape too (onnxscript skips it by default)."""
+    for value in node.outputs:
+        shape = value.shape
+        if shape is None or not all(isinstance(d, int) for d in shape):
+            if node.op_type in _SHAPE_MAKERS:
+                return False
+            continue
+        if math.prod(shape) > FOLD_LIMIT:
+            return False
     return True if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") else None
+
+
+_SHAPE_MAKERS = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "RandomNormal",
+                 "RandomUniform", "EyeLike"}
 
 
 @contextmanager
 def _stage(source: str, stage: str) -> Iterator[None]:
-    """Turn any library failure inside one clean-up stage into a ConversionError naming the model and stage."""
+    """Turn any library failure inside one clean-up stage into a ConversionError naming the model and stage;
+    the libraries' own log records (onnx_ir logs a whole traceback when shape inference gives up) are muted."""
+    muted = logging.getLogger("onnx_ir")
+    level = muted.level
+    muted.setLevel(logging.CRITICAL)
     try:
         yield
     except ConversionError:
         raise
     except Exception as exc:  # onnx, onnx_ir and onnxscript raise ValueError/RuntimeError/SerdeError subclasses
         raise ConversionError(f"{source}: {stage} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        muted.setLevel(level)
 
 
 def clean(proto: onnx.ModelProto, folder: str | None = None, source: str = "the ONNX model") -> ir.Model:
@@ -68,11 +93,14 @@ def clean(proto: onnx.ModelProto, folder: str | None = None, source: str = "the 
         common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
     with _stage(source, "reading external data"):
         ir.external_data.load_to_model(model)  # once, into owned arrays: the file may change later
+    with _stage(source, "shape inference"):  # output shapes let constant folding skip oversized results unevaluated
+        common.ShapeInferencePass(strict_mode=False, data_prop=True)(model)
     with _stage(source, "constant folding"):
         fold_constants(model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT,
-                       should_fold=_fold_constant_of_shape)
+                       should_fold=_should_fold)
         common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
         common.RemoveUnusedNodesPass()(model)
     with _stage(source, "shape inference"):
         common.ShapeInferencePass(strict_mode=False, data_prop=True)(model)
+        resolve_batch_shapes(model)
     return model

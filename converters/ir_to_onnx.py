@@ -17,14 +17,17 @@ from onnx.external_data_helper import set_external_data
 
 from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
-from talon.ir._atomic import atomic_file
+from talon.ir._atomic import atomic_file, remove_unless_held
 
-from .errors import UnsupportedOperatorError
+from talon.errors import require
+
+from .errors import EXPORT_HINT, ConversionError, UnsupportedNode, UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
 
 FORMAT_VERSION = "1"
 MIN_OPSET = 20  # Gelu; Resize axes (18) and LayerNormalization (17) are older
 TWO_GB = 2**31
+DATA_MARK = b"talon.save_onnx\n"  # the first bytes of every data file save_onnx writes: only those are swept
 DATA_ALIGNMENT = 4096  # large external tensors start on a page boundary so onnxruntime can memory-map them
 ALIGN_ABOVE = 2**20  # (onnx's own threshold for aligning)
 WRITE_CHUNK = 4 << 20
@@ -33,14 +36,16 @@ TENSOR_DATA_FIELDS = {"raw_data", "float_data", "int32_data", "int64_data", "dou
 
 def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """An ONNX model computing one timestep of `graph`; stateful nodes' membranes are inputs and outputs."""
+    require(graph, Graph, "ir_to_onnx: graph", ConversionError)
     opset = DEFAULT_OPSET if opset is None else opset
     if opset < MIN_OPSET:
-        raise ValueError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
+        raise ConversionError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
     if graph.is_cyclic:
         raise GraphError(f"ONNX graphs are acyclic; this graph has cycles closed by {graph.back_edges()}")
-    missing = sorted({type(n).__name__ for n in graph.nodes.values() if emitter_for(n) is None})
+    missing = [UnsupportedNode(type(n).__name__, name, "", opset, "no ONNX exporter is registered for this IR primitive")
+               for name, n in graph.nodes.items() if emitter_for(n) is None]
     if missing:
-        raise UnsupportedOperatorError(f"no ONNX emitter for IR primitive(s) {missing}")
+        raise UnsupportedOperatorError(missing, EXPORT_HINT, "IR node(s) cannot be exported to ONNX")
     ctx = EmitContext(graph, opset)
     for name in graph.topological_order():
         node = graph.nodes[name]
@@ -50,7 +55,9 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     )
     model = h.make_model(
         onnx_graph,
-        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(DOMAIN, VERSION)],
+        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(DOMAIN, VERSION),
+                       *(h.make_opsetid(d, v) for d, v in ctx.domains.items() if d != DOMAIN)],
+        functions=ctx.functions,
         producer_name="talon",
         ir_version=10,
     )
@@ -63,51 +70,44 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike, external_data_threshold: int = TWO_GB) -> None:
     """Write `model` atomically: a failure or a kill at any point leaves the previous file (and the data it
-    reads) intact and no stray file; parents are created.
+    reads) intact; parents are created and a replaced file's permissions are kept.
 
     Models of `external_data_threshold` bytes or more keep their initializers in `<file name>.<random>.data`
-    beside the file, under a new name on every write, so the previous model never reads the new weights; the
-    data file of the replaced model is removed once the new model is in place.
+    beside the file, under a new name on every write, so the previous model never reads the new weights.
+    Each write then removes every such data file (recognised by its first bytes, DATA_MARK) that the model
+    now at `path` does not name and that no writer still holds (each holds its data file's lock until its model is in place), so neither kills nor
+    concurrent writers leave data files behind; readers that lose a race with a writer read again
+    (onnx_ops.guard.read_consistently).
     """
     path = os.path.abspath(os.fspath(path))
-    folder, base = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    old_data = _data_files_of(path)
-    new_data = None
     try:
-        if model.ByteSize() >= external_data_threshold:
-            new_data = f"{base}.{secrets.token_hex(6)}.data"
-            head = _write_external_data(model, os.path.join(folder, new_data))
-        else:
-            head = model
-        with atomic_file(path) as f:
-            _write_chunked(f, head.SerializeToString())
-    except BaseException:
-        if new_data is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, new_data))
-        raise
-    for name in old_data - _locations(head):  # a model re-saved unloaded may still read the old file
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, name))
+        with contextlib.ExitStack() as held:
+            if model.ByteSize() >= external_data_threshold:
+                head = _write_external_data(model, f"{path}.{secrets.token_hex(6)}.data", held)
+            else:
+                head = model
+            with atomic_file(path) as f:
+                _write_chunked(f, head.SerializeToString())
+    finally:  # after a failure too: the new data file is then named by no model
+        _sweep_data_files(path)
 
 
-def _data_files_of(path: str) -> set[str]:
-    """The external data files save_onnx wrote for the model at `path` (none when it is not such a model)."""
+def _sweep_data_files(path: str) -> None:
+    """Remove the data files save_onnx wrote for `path` that its current model does not name and no writer holds."""
     folder, base = os.path.split(path)
     ours = re.compile(re.escape(base) + r"\.[0-9a-f]{12}\.data")
-    if not os.path.isfile(path) or not any(ours.fullmatch(n) for n in os.listdir(folder)):
-        return set()
+    names = [n for n in os.listdir(folder) if ours.fullmatch(n)] if os.path.isdir(folder) else []
+    if not names:
+        return
     try:
-        old = onnx.load(path, load_external_data=False)
+        current = _locations(onnx.load(path, load_external_data=False)) if os.path.isfile(path) else set()
     except (DecodeError, ValueError, OSError):
-        return set()
-    return {
-        n for n in _locations(old)
-        if ours.fullmatch(n) and os.path.isfile(os.path.join(folder, n)) and not os.path.islink(os.path.join(folder, n))
-    }
+        return  # not readable as a model (replaced by something else): its data files are not ours to judge
+    for name in names:
+        if name not in current:
+            remove_unless_held(os.path.join(folder, name), starts_with=DATA_MARK)
 
 
 def _locations(model: onnx.ModelProto) -> set[str]:
@@ -115,15 +115,17 @@ def _locations(model: onnx.ModelProto) -> set[str]:
     return {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
 
 
-def _write_external_data(model: onnx.ModelProto, data_path: str) -> onnx.ModelProto:
-    """Write the model's initializers into the new file `data_path`; return the model referring to it.
+def _write_external_data(model: onnx.ModelProto, data_path: str, held: contextlib.ExitStack) -> onnx.ModelProto:
+    """Write the model's initializers into the new file `data_path` (its lock held until `held` closes); return
+    the model referring to it.
 
     The weights are neither copied nor modified in `model`: the returned head holds references only."""
     head, graph = onnx.ModelProto(), onnx.GraphProto()
     _copy_fields(model, head, skip={"graph"})
     _copy_fields(model.graph, graph, skip={"initializer"})
     location = os.path.basename(data_path)
-    with atomic_file(data_path) as f:
+    with atomic_file(data_path, hold=held) as f:
+        f.write(DATA_MARK)
         for tensor in model.graph.initializer:
             if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING:
                 graph.initializer.append(tensor)

@@ -14,13 +14,16 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
-from talon.ir import Graph, Input, Output, Skip
+import onnx_ops  # the talon op specs (their schemas are registered, so shape inference knows the talon ops)
+from onnx_ops.guard import read_consistently
+from talon.ir import Graph, GraphError, Input, Output, Skip
+from talon.ir._files import require_regular_file
 from talon.ir.primitives import Node
 
-from .cleanup import clean
+from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
-from .safety import check_external_data
+from .host_region import convert_with_fallback
+from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
 from .importers.context import constant, dims
 from .importers.naming import Namer, sanitize
@@ -28,18 +31,21 @@ from .importers.registry import Importer, canonical_domain
 from .importers.restore import is_talon_export, restore
 
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
+ONNX_NAMES = "onnx.names"  # graph metadata: {"inputs": {IR Input: ONNX graph input}, "outputs": {IR Output: ONNX output}}
 SourceRef = tuple[str, int]  # (IR node name, output index)
 
 
 def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None]:
     """The ModelProto (external data not loaded) and the folder its external data is read from (None for an
-    in-memory model); every external location is checked first, so nothing outside that folder is ever opened."""
+    in-memory model), passed through the guard (converters.safety): nothing outside that folder is ever opened
+    and nothing in the model can kill the process in onnx's native code."""
     if isinstance(model_or_path, onnx.ModelProto):
-        check_external_data(model_or_path, None)
+        check_model(model_or_path, None, _native)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
-        raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+        raise ConversionError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
+    require_regular_file(path, lambda why: ConversionError(f"{path}: {why}"))
     try:
         proto = onnx.load(path, load_external_data=False)
     except OSError as exc:
@@ -48,10 +54,15 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         raise ConversionError(f"{path}: not an ONNX model: {exc}") from exc
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        check_external_data(proto, folder)
+        check_model(proto, folder, _native)
     except ConversionError as exc:
         raise ConversionError(f"{path}: {exc}") from exc
     return proto, folder
+
+
+def _native(proto: onnx.ModelProto) -> None:
+    """The native code clean() runs first: opset conversion, then onnx's shape inference."""
+    onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=False, data_prop=True)
 
 
 def onnx_to_ir(
@@ -62,17 +73,54 @@ def onnx_to_ir(
     spike_mode: str = "binary",
     *,
     custom_nodes: Mapping[str, Node] | None = None,
+    host_fallback: bool = False,
 ) -> Graph:
     """Convert an ONNX model (or file) to a TALON IR graph; dense layers become SpikingAffine with spiking=True.
 
-    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
+    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent, unless
+    `host_fallback`: then each maximal connected region of such nodes becomes one HostRegion node (an ONNX
+    subgraph run by onnxruntime), and graph.metadata["conversion_report"] says how much is TALON-native
+    (converters.coverage.ConversionReport.from_metadata reads it).
     """
-    proto, folder = load_model(model_or_path)
-    if is_talon_export(proto) and not spiking:
-        return restore(proto, folder)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
-    source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
-    return _Builder(clean(proto, folder, source), options).build()
+
+    def convert() -> Graph:
+        proto, folder = load_model(model_or_path)
+        if is_talon_export(proto) and not spiking:
+            return restore(proto, folder)
+        source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
+        _strict_shapes(proto, source)
+        model = clean(proto, folder, source)
+        if host_fallback:
+            return convert_with_fallback(model, options, _Builder)
+        return _Builder(model, options).build()
+
+    return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
+
+
+def _checked(graph: Graph) -> Graph:
+    """The converted graph, once its shapes propagate and every Output receives the shape the model declares."""
+    try:
+        shapes = graph.infer_shapes()
+    except GraphError as exc:
+        raise ConversionError(f"the converted graph's shapes do not fit together: {exc}") from exc
+    for name, node in graph.nodes.items():
+        if isinstance(node, Output):
+            reached = {tuple(shapes[src]) for src in graph.predecessors(name) if not graph.nodes[src].multi_output}
+            if reached and reached != {tuple(int(d) for d in node.shape)}:
+                raise ConversionError(f"graph output {name!r} declares shape {tuple(node.shape)} but the converted "
+                                      f"graph gives it {sorted(reached)}")
+    return graph
+
+
+def _strict_shapes(proto: onnx.ModelProto, source: str) -> None:
+    """ConversionError when onnx's shape inference (strict) finds the model inconsistent, naming the node."""
+    try:
+        onnx.shape_inference.infer_shapes(upgrade_opset(proto), strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ConversionError(f"{source}: onnx's shape inference refuses the model: {exc}") from None
+    except Exception:  # noqa: BLE001  (other failures are the clean-up stages' to report, with their stage)
+        pass
 
 
 class _Builder:
@@ -87,18 +135,23 @@ class _Builder:
         self.sources: dict[ir.Value, SourceRef] = {}
         self.raw_edges: list[tuple[str, int, str]] = []
         self.unsupported: list[UnsupportedNode] = []
+        self.refused: list[ir.Node] = []  # the nodes behind `unsupported` (host_fallback makes regions of them)
+        self.lenient = False  # host fallback: an importer's unexpected exception refuses the node instead
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
+        self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
+        self._data_memo: dict[ir.Value, bool] = {}
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
-        fusions = self._fusions()
-        needed = self._needed(fusions)
+        fusions = self.fusions = self._fusions()
+        needed = self.needed = self._needed(fusions)
         inputs = self._inputs(needed)
+        last = self._last_members(fusions)
         for node in self.graph:
-            if node not in needed:
-                continue
             fused = fusions.get(node)
-            if fused is not None and fused.output.producer() is not node:
+            if fused is None and node not in needed:
+                continue
+            if fused is not None and (last[id(fused)] is not node or not any(m in needed for m in fused.members)):
                 continue
             self._convert(node, fused)
         if self.unsupported:
@@ -106,7 +159,8 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges)
+        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
+                              metadata={ONNX_NAMES: self.onnx_names}))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
@@ -122,6 +176,14 @@ class _Builder:
                     break
         return found
 
+    def _last_members(self, fusions: Mapping[ir.Node, Fusion]) -> dict[int, ir.Node]:
+        """For each fusion (by id), its member that comes last in graph order: it is converted there."""
+        last: dict[int, ir.Node] = {}
+        for node in self.graph:
+            if node in fusions:
+                last[id(fusions[node])] = node
+        return last
+
     def _needed(self, fusions: Mapping[ir.Node, Fusion]) -> set[ir.Node]:
         """Nodes that carry activations to the graph outputs (shape computations are left out)."""
         needed: set[ir.Node] = set()
@@ -132,12 +194,33 @@ class _Builder:
                 continue
             needed.add(node)
             fused = fusions.get(node)
-            if fused is not None:
-                values = [fused.input, *(v for m in fused.members for v in m.inputs)]
-            else:
-                values = self._data_values(node, self._importer(node))
-            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None and constant(v) is None)
+            values = [fused.input, *(v for m in fused.members for v in m.inputs)] if fused is not None else node.inputs
+            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None
+                         and constant(v) is None and self._carries_data(v))
         return needed
+
+    def _carries_data(self, value: ir.Value) -> bool:
+        """True when the value depends on the values of a graph input, not only on shapes and constants (shape
+        arithmetic, which importers read through shape_elements, is never converted or reported)."""
+        memo = self._data_memo
+        stack = [value]
+        while stack:
+            v = stack[-1]
+            if v in memo:
+                stack.pop()
+                continue
+            producer = v.producer()
+            if producer is None or constant(v) is not None or producer.op_type in ("Shape", "Size"):
+                memo[v] = producer is None and constant(v) is None  # graph inputs carry data
+                stack.pop()
+                continue
+            pending = [u for u in producer.inputs if u is not None and u not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[v] = any(memo[u] for u in producer.inputs if u is not None)
+            stack.pop()
+        return memo[value]
 
     @staticmethod
     def _data_values(node: ir.Node, found: Importer | None) -> list[ir.Value]:
@@ -165,6 +248,7 @@ class _Builder:
             if not shape or any(d is None for d in shape[1:]):
                 raise ConversionError(f"graph input {value.name!r} needs a batch dim and static feature dims, got {shape}")
             result[name] = Input(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["inputs"][name] = value.name
             self.sources[value] = (name, 0)
         return result
 
@@ -178,7 +262,7 @@ class _Builder:
         ctx = self._context(node if fused is None else fused.members[0])
         try:
             if fused is not None:
-                result, inputs, outputs = fused.build(), [fused.input], [fused.output]
+                result, inputs, outputs = fused.build(), [fused.input], fused.outputs or [fused.output]
             else:
                 found = self._importer(node)
                 if found is None:
@@ -191,6 +275,11 @@ class _Builder:
             return
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
             self._refuse(node, str(exc))
+            return
+        except Exception as exc:  # an importer's own failure: with host fallback the node runs on the host
+            if not self.lenient:
+                raise
+            self._refuse(node, f"the importer failed: {type(exc).__name__}: {exc}")
             return
         missing = [v.name for v in inputs if v not in self.sources]
         if missing:
@@ -213,6 +302,7 @@ class _Builder:
 
     def _refuse(self, node: ir.Node, reason: str) -> None:
         domain = canonical_domain(node.domain)
+        self.refused.append(node)
         self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
 
     def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
@@ -249,13 +339,17 @@ class _Builder:
                 shapes = shapes or self._ir_shapes(inputs)
                 shape = (None, *shapes[self.sources[value][0]])
             result[name] = Output(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["outputs"][name] = value.name
             self.raw_edges.append((*self.sources[value], name))
         return result
 
     def _is_state(self, value: ir.Value) -> bool:
+        """True for a next-state output of a stateful talon node (its op spec declares the state items)."""
         producer = value.producer()
-        return producer is not None and value.index() > 0 and canonical_domain(producer.domain) == "talon" \
-            and producer.op_type in ("LIF", "IF")
+        if producer is None or canonical_domain(producer.domain) != onnx_ops.DOMAIN:
+            return False
+        spec = onnx_ops.op_spec(producer.op_type)
+        return spec is not None and 0 < value.index() <= len(spec.state)
 
     def _ir_shapes(self, inputs: dict[str, Node]) -> dict:
         """IR shapes of the converted nodes, for outputs whose ONNX shape inference left unknown."""

@@ -23,10 +23,13 @@ from google.protobuf.message import DecodeError
 from onnx import helper as h
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from talon.errors import require
+
 from .errors import OrtInputError, OrtModelError, OrtStateError
+from . import guard
 from .functions import attach_functions
 from .state import state_pairs
-from .tensors import external_tensors
+from .tensors import torch_to_numpy
 
 SEQ_PREFIX = "seq."  # prefix of the Scan model's outer input/output names
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds cast to the model's dtype: bool, ints, floats
@@ -55,7 +58,7 @@ def _numpy(value: Any, dtype: np.dtype, what: str, error: type[ValueError]) -> n
     Real numbers and bools are cast; complex numbers, strings and objects are refused with `error` naming `what`
     (casting would drop the imaginary part or parse text)."""
     if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
+        value = torch_to_numpy(value)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
@@ -86,31 +89,24 @@ def _spec(info: onnx.ValueInfoProto, label: str) -> tuple[np.dtype, list]:
 
 
 def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.ModelProto, str | None, str]:
-    """(a private copy of the model, its folder or None, a label naming it in errors)."""
+    """(a private copy of the model, its folder or None, a label naming it in errors), passed through the guard."""
     if isinstance(model_or_path, onnx.ModelProto):
-        model = copy.deepcopy(model_or_path)
-        label = f"model {model.graph.name!r}"
-        _refuse_external_data(model, label)
-        return model, None, label
-    path = os.fspath(model_or_path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no ONNX file at {path!r}")
+        model, folder, label = copy.deepcopy(model_or_path), None, f"model {model_or_path.graph.name!r}"
+    else:
+        require(model_or_path, (str, os.PathLike), "OrtExecutor: model_or_path", OrtModelError)
+        path = os.fspath(model_or_path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no ONNX file at {path!r}")
+        try:
+            model = onnx.load(path, load_external_data=False)
+        except (DecodeError, ValueError) as exc:
+            raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
+        folder, label = os.path.dirname(os.path.abspath(path)), repr(path)
     try:
-        model = onnx.load(path, load_external_data=False)
-    except (DecodeError, ValueError) as exc:
-        raise OrtModelError(f"{path!r} is not an ONNX model: {exc}") from exc
-    return model, os.path.dirname(os.path.abspath(path)), repr(path)
-
-
-def _refuse_external_data(model: onnx.ModelProto, label: str) -> None:
-    """An in-memory model has no folder: its external data locations would resolve against the working
-    directory, so they are refused (load the model from its file instead)."""
-    for tensor in external_tensors(model):
-        where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
-        raise OrtModelError(
-            f"{label}: tensor {tensor.name!r} keeps its data in the external file {where!r}; an in-memory "
-            "model has no folder to find it in: pass the model's file path instead"
-        )
+        guard.check_model(model, folder)
+    except OrtModelError as exc:
+        raise OrtModelError(f"{label}: {exc}") from None
+    return model, folder, label
 
 
 class OrtExecutor:
@@ -124,6 +120,10 @@ class OrtExecutor:
         inter_op_threads: int | None = None,
         providers: Sequence[str] | None = None,
     ):
+        guard.read_consistently(model_or_path, lambda: self._setup(
+            model_or_path, return_state, intra_op_threads, inter_op_threads, providers))
+
+    def _setup(self, model_or_path, return_state, intra_op_threads, inter_op_threads, providers) -> None:
         self.model, self._folder, self._label = _load(model_or_path)
         label = self._label
         try:
@@ -222,6 +222,8 @@ class OrtExecutor:
         return feeds
 
     def _state_feeds(self, state: Mapping | None, batch: int) -> dict[str, np.ndarray]:
+        if state is not None and not isinstance(state, Mapping):
+            raise OrtStateError(f"state must be a dict keyed by stateful node name (or None), got {type(state).__name__}")
         state = state or {}
         unknown = [k for k in state if k not in self.state_nodes]
         if unknown:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from talon.errors import ConversionError
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
@@ -25,24 +27,40 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         bad = [k for k in value if not isinstance(k, str)]
         if bad:
-            raise TypeError(f"metadata keys must be strings, got {bad!r}")
+            raise ConversionError(f"metadata keys must be strings, got {bad!r}")
         return {k: _plain(v) for k, v in value.items()}
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    raise TypeError(f"cannot encode a {type(value).__name__} value in ONNX metadata: {value!r}")
+    raise ConversionError(f"cannot encode a {type(value).__name__} value in ONNX metadata: {value!r}")
 
 
-def _restore(value: Any) -> Any:
+BYTES_PER_CHAR = 16  # a decoded value may take this many bytes per character of its JSON text (documented)
+
+
+def _dtype(text: Any, count: int, budget: list[int]) -> np.dtype:
+    """The declared numpy dtype of `count` items, charged to `budget`; ValueError for object or record dtypes
+    and for ones larger than the text could describe (a few hundred bytes must not ask for gigabytes)."""
+    dtype = np.dtype(text)
+    if dtype.kind not in "biufcSU":
+        raise ValueError(f"dtype {dtype} cannot be decoded")
+    budget[0] -= dtype.itemsize * max(count, 1)
+    if budget[0] < 0:
+        raise ValueError(f"dtype {dtype} for {count} items needs more memory than its JSON text can describe")
+    return dtype
+
+
+def _restore(value: Any, budget: list[int]) -> Any:
     if isinstance(value, list):
-        return [_restore(v) for v in value]
+        return [_restore(v, budget) for v in value]
     if isinstance(value, dict):
         if "__array__" in value:
-            return np.array(value["__array__"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+            items = value["__array__"]
+            return np.array(items, dtype=_dtype(value["dtype"], len(items), budget)).reshape(value["shape"])
         if "__scalar__" in value:
-            return np.dtype(value["dtype"]).type(value["__scalar__"])
+            return _dtype(value["dtype"], 1, budget).type(value["__scalar__"])
         if "__tuple__" in value:
-            return tuple(_restore(v) for v in value["__tuple__"])
-        return {k: _restore(v) for k, v in value.items()}
+            return tuple(_restore(v, budget) for v in value["__tuple__"])
+        return {k: _restore(v, budget) for k, v in value.items()}
     return value
 
 
@@ -52,5 +70,5 @@ def encode(value: Any) -> str:
 
 
 def decode(text: str) -> Any:
-    """The value `encode` wrote."""
-    return _restore(json.loads(text))
+    """The value `encode` wrote; ValueError when it would take more than BYTES_PER_CHAR bytes per character."""
+    return _restore(json.loads(text), [BYTES_PER_CHAR * len(text) + 4096])

@@ -50,12 +50,14 @@ class Alias:
 
 @dataclass
 class Fusion:
-    """Several ONNX nodes converted as one: `members` (root first), one activation `input`, one `output`."""
+    """Several ONNX nodes converted as one: `members` (root first), one activation `input`, one `output`, or
+    for a multi-output node (ChannelSplit) its `outputs` in order."""
 
     members: list[ir.Node]
     input: ir.Value
     output: ir.Value
     build: Callable[[], "Node | Emit"]
+    outputs: list[ir.Value] | None = None
 
 
 Dims = tuple  # a shape with the batch dim; unknown dims are None

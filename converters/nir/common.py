@@ -20,13 +20,11 @@ from types import ModuleType
 import numpy as np
 
 from ..errors import ConversionError
+from talon.errors import NIRConversionWarning  # noqa: F401  (re-exported)
 
 NEURON_DTYPE = np.float32  # TALON neurons run in float32; converted neuron parameters are stored so
-INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-bridge[nir]"
-
-
-class NIRConversionWarning(UserWarning):
-    """A NIR node converted with a stated change of behaviour (raised as an error with strict=True)."""
+DT_KEY = "nir.dt"  # graph metadata: the dt a NIR file was imported with, which a later NIR export reuses
+INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-ir-bridge[nir]"
 
 
 def load_nir() -> ModuleType:
@@ -42,17 +40,31 @@ def check_dt(dt: float | None) -> float:
     """The simulation timestep as a positive finite float; ConversionError naming dt otherwise."""
     if dt is None:
         raise ConversionError(
-            "NIR stores no timestep: pass dt=<seconds per TALON step> (snnTorch's export_to_nir uses dt=1e-4)"
+            "NIR stores no timestep: pass dt=<seconds per TALON step> (snnTorch's export_to_nir uses dt=1e-4); "
+            f"graphs imported from NIR keep theirs in metadata[{DT_KEY!r}]"
         )
+    if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise ConversionError(f"dt must be a number of seconds, got {type(dt).__name__} {dt!r}")
     value = float(dt)
     if not np.isfinite(value) or value <= 0:
         raise ConversionError(f"dt must be a positive finite number of seconds, got {dt!r}")
     return value
 
 
-def to_steps(tau, dt: float) -> np.ndarray:
-    """A NIR time constant (seconds) in TALON timesteps: tau / dt, computed in float64, stored float32."""
-    return (np.asarray(tau, dtype=np.float64) / dt).astype(NEURON_DTYPE)
+def to_steps(tau, dt: float, name: str = "?", field: str = "tau") -> np.ndarray:
+    """A NIR time constant (seconds) in TALON timesteps: tau / dt, computed in float64, stored float32.
+
+    ConversionError naming the node and field when a constant is not finite in float32 or shorter than one
+    step (forward Euler then gives decay factors below 0, so the membrane oscillates or diverges)."""
+    steps = np.asarray(tau, dtype=np.float64) / dt
+    with np.errstate(over="ignore"):
+        stored = steps.astype(NEURON_DTYPE)
+    if not np.all(np.isfinite(stored)) or np.any(stored < 1):
+        worst = steps.reshape(-1)[np.argmin(np.where(np.isfinite(stored.reshape(-1)), stored.reshape(-1), -np.inf))]
+        raise ConversionError(
+            f"NIR node {name!r}: {field} / dt = {worst!r} steps; each time constant must be a finite number of at "
+            f"least one step (dt={dt!r} s): pass a smaller dt or fix {field}")
+    return stored
 
 
 def to_seconds(tau, dt: float) -> np.ndarray:

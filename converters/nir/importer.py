@@ -10,16 +10,21 @@ cycles become ``Graph(allow_cycles=True)`` for ``bridge.CyclicGraphExecutor``.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import h5py
 import numpy as np
 
 from talon import ir
+from talon.ir._h5values import BadValue
+from talon.ir._h5walk import NIR_FILTERS, SafeFile, walk
 
 from ..errors import ConversionError
 from .common import (
+    DT_KEY,
     behaviour_change,
     check_dt,
     inclusive_threshold,
@@ -92,7 +97,7 @@ def _spiking(node: Any, name: str, ctx: _Context) -> dict[str, np.ndarray]:
 
 
 def _lif(node: Any, name: str, ctx: _Context) -> ir.Node:
-    return ir.LIF(tau=to_steps(node.tau, ctx.dt), r=neuron_array(node.r), **_spiking(node, name, ctx))
+    return ir.LIF(tau=to_steps(node.tau, ctx.dt, name), r=neuron_array(node.r), **_spiking(node, name, ctx))
 
 
 def _if(node: Any, name: str, ctx: _Context) -> ir.Node:
@@ -101,7 +106,7 @@ def _if(node: Any, name: str, ctx: _Context) -> ir.Node:
 
 def _cuba_lif(node: Any, name: str, ctx: _Context) -> ir.Node:
     return ir.CubaLIF(
-        tau_syn=to_steps(node.tau_syn, ctx.dt), tau_mem=to_steps(node.tau_mem, ctx.dt), r=neuron_array(node.r),
+        tau_syn=to_steps(node.tau_syn, ctx.dt, name, "tau_syn"), tau_mem=to_steps(node.tau_mem, ctx.dt, name, "tau_mem"), r=neuron_array(node.r),
         w_in=neuron_array(np.broadcast_to(node.w_in, np.shape(node.v_threshold))), **_spiking(node, name, ctx),
     )
 
@@ -185,7 +190,7 @@ CONVERTERS: dict[str, Callable[[Any, str, _Context], ir.Node]] = {
     "LIF": _lif,
     "IF": _if,
     "LI": lambda node, name, ctx: ir.LI(
-        tau=to_steps(node.tau, ctx.dt), r=neuron_array(node.r), v_leak=neuron_array(node.v_leak)
+        tau=to_steps(node.tau, ctx.dt, name), r=neuron_array(node.r), v_leak=neuron_array(node.v_leak)
     ),
     "I": lambda node, name, ctx: ir.Integrator(r=neuron_array(np.asarray(node.r, dtype=np.float64) * ctx.dt)),
     "CubaLIF": _cuba_lif,
@@ -239,25 +244,53 @@ def _inline(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[st
     return nodes, edges
 
 
+NIR_EXPANSION = 256  # a .nir file (gzip-compressed) may declare this many times its size in values
+NIR_MIN_BUDGET = 64 << 20  # ... and at least this many bytes (documented; both can be raised)
+
+
 def _load(graph_or_path: Any) -> Any:
-    """A NIRGraph from a NIRGraph or a path to a .nir file."""
+    """A NIRGraph from a NIRGraph or a path to a .nir file.
+
+    The file is read once into memory and walked with the project's safe HDF5 walk (`talon.ir._h5walk`: no
+    links, no external storage, each object once, nesting and a byte budget bounded by the file's size)
+    before nir.read sees the same bytes; anything nir.read then raises is a ConversionError."""
     nir = load_nir()
     if isinstance(graph_or_path, (str, os.PathLike)):
-        if not os.path.isfile(graph_or_path):
-            raise ConversionError(f"{os.fspath(graph_or_path)}: no such NIR file")
+        path = os.fspath(graph_or_path)
+        if not os.path.isfile(path):
+            raise ConversionError(f"{path}: no such NIR file")
+        with open(path, "rb") as f:
+            data = f.read()
         try:
-            return nir.read(graph_or_path, type_check=False)  # our Graph checks the shapes, naming the node
-        except (OSError, KeyError, ValueError, AssertionError) as exc:
-            raise ConversionError(f"{os.fspath(graph_or_path)}: not a readable NIR file: {exc}") from exc
+            _check_h5(io.BytesIO(data), len(data))
+            return nir.read(io.BytesIO(data), type_check=False)  # our Graph checks the shapes, naming the node
+        except ConversionError as exc:
+            raise ConversionError(f"{path}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001  (nir.read trusts the file: any failure means a malformed file)
+            raise ConversionError(f"{path}: not a readable NIR file: {type(exc).__name__}: {exc}") from None
     if not isinstance(graph_or_path, nir.NIRGraph):
-        raise TypeError(f"nir_to_ir expects a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
+        raise ConversionError(f"nir_to_ir expects a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
     return graph_or_path
+
+
+def _check_h5(raw: io.BytesIO, size: int) -> None:
+    """Walk the whole file under the safe-walk rules; ConversionError naming what is refused."""
+    try:
+        h5 = h5py.File(raw, "r")
+    except OSError as exc:
+        raise ConversionError(f"not a readable NIR file: {exc}") from None
+    with h5:
+        try:
+            walk(SafeFile(h5, raw, max(NIR_MIN_BUDGET, NIR_EXPANSION * size), NIR_FILTERS), h5.id)
+        except BadValue as exc:
+            raise ConversionError(f"refused: {exc}") from None
 
 
 def nir_to_ir(
     graph_or_path: Any, *, dt: float | None = None, strict: bool = False, exact_threshold: bool = True
 ) -> ir.Graph:
-    """A TALON IR graph from a NIR graph or .nir file simulated with timestep `dt` (seconds per step).
+    """A TALON IR graph from a NIR graph or .nir file simulated with timestep `dt` (seconds per step), which the
+    graph keeps in metadata["nir.dt"] for a later ir_to_nir. A self-loop (an Affine feeding itself) is a one-node cycle.
 
     Behaviour changes TALON cannot avoid (non-zero v_reset, and with exact_threshold=False the
     `>` threshold) warn with NIRConversionWarning naming the node, or raise with strict=True.
@@ -265,18 +298,30 @@ def nir_to_ir(
     dt = check_dt(dt)
     ctx = _Context(dt=dt, strict=strict, exact_threshold=exact_threshold)
     source = _load(graph_or_path)
-    nodes, edges = _inline(source)
+    try:
+        nodes, edges = _inline(source)
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
+        if isinstance(exc, ConversionError):
+            raise
+        raise ConversionError(f"the NIR graph's nodes or edges are malformed: {type(exc).__name__}: {exc}") from None
     unsupported = [f"{name!r} ({type(n).__name__})" for name, n in nodes.items() if type(n).__name__ not in CONVERTERS]
     if unsupported:
         raise ConversionError(
             f"NIR node(s) with no TALON IR equivalent: {', '.join(unsupported)}; "
             f"supported NIR types: {sorted(CONVERTERS)}"
         )
-    converted = {}
+    converted, problems = {}, []
     for name, node in nodes.items():
-        converted[name] = _restored(CONVERTERS[type(node).__name__](node, name, ctx), node)
-        converted[name].metadata = _metadata(node)
-    graph = ir.Graph(converted, edges, metadata=_metadata(source), allow_cycles=True)
+        try:
+            converted[name] = _restored(CONVERTERS[type(node).__name__](node, name, ctx), node)
+            converted[name].metadata = _metadata(node)
+        except ConversionError as exc:
+            problems.append(str(exc))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            problems.append(f"NIR node {name!r} ({type(node).__name__}): {type(exc).__name__}: {exc}")
+    if problems:
+        raise ConversionError(f"{len(problems)} NIR node(s) cannot be converted: " + "; ".join(problems))
+    graph = ir.Graph(converted, edges, metadata={**_metadata(source), DT_KEY: dt}, allow_cycles=True)
     graph.allow_cycles = graph.is_cyclic
     graph.infer_shapes()
     return graph

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Union
 import torch
 
 from .. import ir
-from ..ir.errors import GraphError
+from ..errors import GraphError, require
 from ..ir.graph import Graph
 from .base import ExecutorModule, take_inputs
 from .errors import InputError
@@ -39,6 +39,7 @@ class GraphExecutor(ExecutorModule):
     """
 
     def __init__(self, graph: Graph, return_state: bool = False, node_map: CustomMap | None = None):
+        require(graph, Graph, "GraphExecutor: graph", GraphError)
         if graph.back_edges():
             raise GraphError(f"graph has cycles (edges {graph.back_edges()}); GraphExecutor runs acyclic graphs: "
                              "use bridge.CyclicGraphExecutor.from_graph(graph, timesteps=...)")
@@ -151,5 +152,6 @@ def ir_to_torch(
 ) -> GraphExecutor:
     """A GraphExecutor (eval mode) for a Graph or a .t1c path. Cyclic graphs raise a GraphError that points
     to CyclicGraphExecutor.from_graph, which needs the number of internal timesteps."""
+    require(graph_or_path, (Graph, str, os.PathLike), "ir_to_torch: graph_or_path", GraphError)
     graph = graph_or_path if isinstance(graph_or_path, Graph) else ir.read(graph_or_path)
     return GraphExecutor(graph, return_state=return_state, node_map=node_map)

@@ -19,13 +19,6 @@ from .. import ir
 from .modules import _NeuronModule, exporting, register_module, talon_op
 
 
-def _op(name: str):
-    """The ``torch.ops.talon.<name>`` custom op of a NIR-derived primitive (registered on first use)."""
-    import onnx_ops.nir_torch_ops  # noqa: F401  (registers the ops; imported only while exporting)
-
-    return talon_op(name)
-
-
 class _FittedModule(_NeuronModule):
     """A neuron-style module whose kernel buffers are shaped to the input on first use."""
 
@@ -50,7 +43,7 @@ class LIModule(_FittedModule):
         self._fitted(x)
         v = torch.zeros_like(x) if v is None else v
         if exporting():
-            return _op("li")(x, v, self.tau.reshape(self.beta.shape), self.k_r, self.k_v_leak)
+            return talon_op("li")(x, v, self.tau.reshape(self.beta.shape), self.k_r, self.k_v_leak)
         v = li_step(x, v, *self._kernel)
         return v, v
 
@@ -71,7 +64,7 @@ class IntegratorModule(_FittedModule):
         self._fitted(x)
         v = torch.zeros_like(x) if v is None else v
         if exporting():
-            return _op("integrator")(x, v, self.k_r)
+            return talon_op("integrator")(x, v, self.k_r)
         v = integrator_step(x, v, *self._kernel)
         return v, v
 
@@ -98,7 +91,7 @@ class CubaLIFModule(_FittedModule):
         i = torch.zeros_like(x) if i is None else i
         if exporting():
             shape = self.beta.shape
-            return _op("cuba_lif")(x, v, i, self.tau_syn.reshape(shape), self.tau_mem.reshape(shape), self.k_r,
+            return talon_op("cuba_lif")(x, v, i, self.tau_syn.reshape(shape), self.tau_mem.reshape(shape), self.k_r,
                                    self.k_v_leak, self.k_v_threshold, self.k_w_in)
         return cuba_lif_step(x, v, i, *self._kernel)
 
@@ -124,7 +117,7 @@ class ThresholdModule(_ElementwiseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._fitted(x)
         if exporting():
-            return _op("threshold")(x, *self._kernel)
+            return talon_op("threshold")(x, *self._kernel)
         return threshold(x, *self._kernel)
 
 
@@ -151,7 +144,7 @@ class SumPool2dModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if exporting():
-            return _op("sum_pool2d")(x, list(self.kernel_size), list(self.stride), list(self.padding))
+            return talon_op("sum_pool2d")(x, list(self.kernel_size), list(self.stride), list(self.padding) * 2)
         return sum_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:

@@ -19,12 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from ..ir.errors import GraphError
-from ..ir.graph import output_indices
+from ..ir.graph import adjacency, output_indices
 from .base import cast_real, module_key
 from .errors import StateError
 from .modules import runs_sequences
+from .state_checks import check_state_items, check_state_mapping
 
-ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI = range(6)
+ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI, MERGE_MULTI = range(7)
 
 Edge = tuple[str, str]
 
@@ -54,10 +55,11 @@ class Plan:
         feedback_slot: dict[Edge, int] = {}
         for edge in feedback:
             feedback_slot[edge] = self._new()
+        pred, succ = adjacency(order, edges)
         for name in order:
-            fwd = [self._source_slot((s, d)) for s, d in edges if d == name and (s, d) not in feedback_slot]
-            back = [feedback_slot[(s, d)] for s, d in edges if d == name and (s, d) in feedback_slot]
-            self._add_node(name, modules.get(name), fwd, back, sum(1 for s, _ in edges if s == name))
+            fwd = [self._source_slot((s, name)) for s in pred[name] if (s, name) not in feedback_slot]
+            back = [feedback_slot[(s, name)] for s in pred[name] if (s, name) in feedback_slot]
+            self._add_node(name, modules.get(name), fwd, back, len(succ[name]))
         # (feedback slot, source slot) pairs, copied after each timestep
         self.carry: list[tuple[int, int]] = [(fb, self._source_slot(e)) for e, fb in feedback_slot.items()]
         self.num_slots = self._count
@@ -82,6 +84,9 @@ class Plan:
             if back:
                 raise GraphError(f"merge node {name!r} cannot take a feedback edge; route it through a node "
                                  "that sums its inputs")
+            if getattr(module, "_is_multi_output", False):  # several inputs and outputs (HostRegion)
+                self.steps.append((MERGE_MULTI, key, tuple(fwd), self._outputs(name, n_out), -1))
+                return
             self.slot[(name, 0)] = self._new()
             self.steps.append((MERGE, key, tuple(fwd), self.slot[(name, 0)], -1))
             return
@@ -92,11 +97,7 @@ class Plan:
         if module is None:
             self.slot[(name, 0)] = x
         elif getattr(module, "_is_multi_output", False):
-            self._multi.add(name)
-            outs = tuple(self._new() for _ in range(n_out))
-            for i, s in enumerate(outs):
-                self.slot[(name, i)] = s
-            self.steps.append((MULTI, key, x, outs, -1))
+            self.steps.append((MULTI, key, x, self._outputs(name, n_out), -1))
         elif getattr(module, "_is_stateful", False):
             self.slot[(name, 0)] = self._new()
             self.steps.append((STATE, key, x, self.slot[(name, 0)], len(self.state_names)))
@@ -105,6 +106,14 @@ class Plan:
         else:
             self.slot[(name, 0)] = self._new()
             self.steps.append((CALL, key, x, self.slot[(name, 0)], -1))
+
+    def _outputs(self, name: str, n_out: int) -> tuple[int, ...]:
+        """New slots for the outputs of a multi-output node, one per outgoing edge."""
+        self._multi.add(name)
+        outs = tuple(self._new() for _ in range(n_out))
+        for i, s in enumerate(outs):
+            self.slot[(name, i)] = s
+        return outs
 
     def output_slot(self, name: str) -> int:
         """The slot holding a node's (first) output."""
@@ -120,6 +129,7 @@ class Plan:
         """Per stateful node, the state tuple from a user dict (name -> tensor or tuple, membrane first), cast
         to `dtype`; unknown names are refused, and so is a membrane whose shape differs from `shapes`."""
         states: list[tuple] = [()] * len(self.state_names)
+        check_state_mapping(state)
         if not state:
             return states
         index = self._state_index
@@ -144,6 +154,7 @@ class Plan:
             raise StateError(f"state[{key!r}] membrane has shape {tuple(items[0].shape)}; node {key!r} expects "
                              f"{tuple(shape)}")
         items = items[: self._state_sizes[self._state_index[key]]]
+        check_state_items(key, items, shape)
         return tuple(cast_real(t, dtype, f"state[{key!r}]", StateError) if isinstance(t, torch.Tensor) else t
                      for t in items)
 
@@ -166,6 +177,10 @@ class Plan:
                 vals[out] = fn(*[vals[i] for i in a])
             elif kind == MULTI:
                 res = fn(vals[a])
+                for i, o in enumerate(out):
+                    vals[o] = res[i]
+            elif kind == MERGE_MULTI:
+                res = fn(*[vals[i] for i in a])
                 for i, o in enumerate(out):
                     vals[o] = res[i]
             else:  # ADD_FEEDBACK: feedback slots are None before the first timestep (zeros)

@@ -13,16 +13,18 @@ from typing import BinaryIO
 
 from h5py import h5d, h5f
 
-from ._h5values import BadValue
+from ._h5values import BadValue, Budget
 
 _ALIGN = 8
 
 
 class HeapCheck:
-    """Checks the collections a vlen dataset points into, each once, reading the file through `raw`."""
+    """Checks the collections a vlen dataset points into, each once, reading the file through `raw`, and
+    charges the strings' lengths to `budget` (many items may name one large string)."""
 
-    def __init__(self, fid: h5f.FileID, raw: BinaryIO):
+    def __init__(self, fid: h5f.FileID, raw: BinaryIO, budget: Budget):
         self.raw = raw
+        self.budget = budget
         self.size = fid.get_filesize()
         self.base = fid.get_create_plist().get_userblock()
         self.addr_size, self.len_size = fid.get_create_plist().get_sizes()
@@ -35,6 +37,7 @@ class HeapCheck:
             return  # compact or chunked: libhdf5 reads it unchecked
         item = 4 + self.addr_size + 4  # sequence length, collection address, object index
         data = self.bytes(offset, item * count, "string data")
+        self.budget.charge(sum(self.unpack(data, i * item, (4,))[0] for i in range(count)), "strings")
         for i in range(count):
             (addr,) = self.unpack(data, i * item + 4, (self.addr_size,))
             if addr:  # 0 is a null sequence, which libhdf5 does not look up

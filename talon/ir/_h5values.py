@@ -51,26 +51,73 @@ class BadValue(ValueError):
     """A value cannot be encoded, or a dataset does not hold what its field needs."""
 
 
+MAX_DEPTH = 64  # groups a walk may nest (metadata dicts below their top dict); writers refuse deeper
+MAX_RANK = 32  # HDF5's limit on a dataset's rank: arrays of more dims cannot be stored
+_ITEMSIZES = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8), "c": (8, 16)}
+
+
+def storable_array(dtype: np.dtype, shape: tuple[int, ...] | None) -> str | None:
+    """Why an array of this dtype and shape cannot go through a .t1c file both ways (None when it can):
+    the one rule the writer and the reader share. Numbers are bools, ints up to 64 bits, float16/32/64 and
+    complex64/128 (any byte order; read back in native order); at most MAX_RANK dims."""
+    if dtype.kind in _ITEMSIZES and dtype.itemsize not in _ITEMSIZES[dtype.kind]:
+        return f"{dtype.kind}{dtype.itemsize * 8} numbers ({dtype}) cannot be stored (at most 64-bit numbers)"
+    if dtype.kind in "mM":
+        return f"time values ({dtype}) cannot be stored"
+    if shape is not None:
+        if len(shape) > MAX_RANK:
+            return f"arrays of {len(shape)} dims cannot be stored (at most {MAX_RANK})"
+        if math.prod(d for d in shape if d) * max(dtype.itemsize, 1) >= 2**62:
+            return f"shape {tuple(shape)} describes more than 2**62 bytes"
+    return None
+
+
+def _storable(value: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """The array itself when `storable_array` accepts it; BadValue with the reason otherwise."""
+    why = storable_array(value.dtype, value.shape)
+    if why is not None:
+        raise BadValue(why)
+    return value
+
+
+class Budget:
+    """The bytes a reader may still allocate for a file's values (its size times an expansion factor)."""
+
+    def __init__(self, limit: int):
+        self.limit = self.left = limit
+
+    def charge(self, n: int, what: str) -> None:
+        """BadValue when `n` more bytes would exceed the budget."""
+        if n > self.left:
+            raise BadValue(f"{what} needs {n} bytes, beyond the file's budget of {self.limit} bytes for all its "
+                           f"values ({self.left} left)")
+        self.left -= n
+
+
 class Stored:
     """A dataset opened at HDF5's low level: h5py's high-level objects cost ~100 us each, which
     would dominate reading a file of many small datasets."""
 
-    def __init__(self, dsid: h5d.DatasetID, max_bytes: int, check_heap: Callable[[h5d.DatasetID, int], None]):
-        """BadValue when h5py cannot map the datatype or the declared size exceeds `max_bytes` (the file's
-        size: the format stores data unfiltered, so a larger dataset is corrupt and must not be allocated).
+    def __init__(self, dsid: h5d.DatasetID, budget: Budget, check_heap: Callable[[h5d.DatasetID, int], None]):
+        """BadValue when the datatype or shape cannot be read and written back (`storable_array`) or its
+        declared bytes exceed what is left of `budget` (charged here).
         `check_heap(dsid, count)` vets the global heap a vlen string dataset points into before it is read."""
         self.id = dsid
         self.check_heap = check_heap
         try:
             self.dtype = dsid.dtype
-        except ValueError as exc:  # a corrupt float type: "Insufficient precision in available types ..."
+        except (ValueError, TypeError) as exc:  # 128-bit ints, time types, corrupt floats
             raise BadValue(f"has an unreadable datatype ({exc})") from None
         self.shape = None if dsid.get_space().get_simple_extent_type() == h5s.NULL else dsid.shape
         self.is_str = h5py.check_string_dtype(self.dtype) is not None
         self.ndim = None if self.shape is None else len(self.shape)
+        if not self.is_str:
+            self.dtype = self.dtype.newbyteorder("=")  # read in native byte order (HDF5 converts on reading)
+        why = None if self.is_str else storable_array(self.dtype, self.shape)
+        if why is not None:
+            raise BadValue(why)
         size = 0 if self.shape is None else math.prod(self.shape) * self.dtype.itemsize
-        if size > max_bytes:
-            raise BadValue(f"declares shape {self.shape} ({size} bytes), more than the whole file ({max_bytes} bytes)")
+        budget.charge(size, f"a dataset of shape {self.shape} and type {self.dtype}")
 
     def read(self) -> np.ndarray:
         """The whole dataset as an array of its own dtype (0-d for a scalar)."""
@@ -104,9 +151,12 @@ def encode_str(value: str) -> np.ndarray:
 def encode_field(kind: str, value: Any) -> Any:
     """The dataset value of a canonical primitive field of the given kind."""
     if kind == "array":
-        return value
+        return _storable(value)
     if kind in ("ints", "dims", "int"):
-        return np.asarray(value, dtype=np.int64)
+        try:
+            return np.asarray(value, dtype=np.int64)
+        except OverflowError as exc:
+            raise BadValue(f"{value!r:.80} does not fit in int64 ({exc})") from None
     if kind == "float":
         return np.float64(value)
     if kind == "bool":
@@ -133,6 +183,8 @@ def decode_field(kind: str, ds: Stored) -> Any:
         raise BadValue(f"expected {_KIND_TEXT[kind]}, got {_describe(ds)}")
     value = ds.read()
     if kind in ("ints", "dims", "int"):
+        if ds.dtype == np.uint64 and value.size and value.max() > np.iinfo(np.int64).max:
+            raise BadValue(f"holds {value.max()}, beyond int64 (integer fields are int64)")
         return value if ds.dtype.kind == "f" else value.tolist()  # the primitive checks that floats are integral
     return {"float": float, "bool": bool}[kind](value)
 
@@ -154,6 +206,8 @@ def _describe(ds: Stored) -> str:
 def encode_metadata(value: Any, key: str) -> Any:
     """The dataset value of a metadata item, or a dict for a group; BadValue names the key path."""
     if isinstance(value, dict):
+        if key.count("/") > MAX_DEPTH:  # also ends a dict that contains itself
+            raise BadValue(f"metadata {key[:200]!r}...: nested more than {MAX_DEPTH} levels deep (the reader's limit)")
         return {_metadata_key(k, key): encode_metadata(v, f"{key}/{k}") for k, v in value.items()}
     try:
         if value is None:
@@ -173,9 +227,11 @@ def encode_metadata(value: Any, key: str) -> Any:
                 raise BadValue("lists mixing strings with other values cannot be stored")
         if isinstance(value, (np.ndarray, np.generic)):
             if value.dtype.kind in NUMERIC + "c":
-                return value
+                return _storable(value)
             if value.dtype.kind == "U":
                 return encode_str(value)
+    except RecursionError:
+        raise BadValue(f"metadata {key!r}: a list that contains itself cannot be stored") from None
     except OverflowError as exc:
         raise BadValue(f"metadata {key!r}: {value!r} does not fit in int64 ({exc})") from None
     except BadValue as exc:

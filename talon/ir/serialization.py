@@ -21,10 +21,11 @@ from typing import Any, Callable
 
 import h5py
 import numpy as np
-from h5py import h5d, h5g, h5l, h5o
+from h5py import h5g
 
 from ._atomic import atomic_h5_file
-from ._gheap import HeapCheck
+from ._files import require_regular_file
+from ._h5walk import MAX_DEPTH, Refused, SafeFile
 from ._h5values import (
     BadValue, Stored, decode_field, decode_metadata_value, encode_field, encode_metadata, encode_str, escape_name,
     unescape_name,
@@ -32,10 +33,11 @@ from ._h5values import (
 from .errors import GraphError, PrimitiveError, TalonFormatError
 from .graph import Graph
 from .primitives import Node, get_primitive, list_primitives, primitive_fields
+from .primitives.base import primitive_for_stored_type, stored_type
 
 FORMAT_VERSION = "0.0.1"  # what the established toolchain writes (its reader does not check it)
 
-MAX_METADATA_DEPTH = 64
+MAX_METADATA_DEPTH = MAX_DEPTH  # dicts nested below a metadata dict; the writer refuses deeper ones too
 
 __all__ = ["read", "write", "FORMAT_VERSION"]
 
@@ -48,6 +50,8 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
     graph or node, an unregistered primitive, unstorable metadata) is a TalonFormatError naming
     the file, node and field. An existing file at `path` is replaced only by a complete new one.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TalonFormatError(repr(path), f"write expects a path, got {type(path).__name__}")
     tree = _encode_graph(os.fspath(path), graph)
     with atomic_h5_file(path) as h5:
         _write_tree(h5, tree)
@@ -56,7 +60,7 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
 def _encode_graph(path: str, graph: Graph) -> dict[str, Any]:
     """The whole file as nested dicts (groups) of dataset values; nothing is written yet."""
     if not isinstance(graph, Graph):
-        raise TypeError(f"write expects a talon.ir.Graph, got {type(graph).__name__}")
+        raise TalonFormatError(path, f"write expects a talon.ir.Graph, got {type(graph).__name__}")
     try:
         graph.validate()
     except GraphError as exc:
@@ -100,10 +104,11 @@ def _encode_node(path: str, name: str, node: Node) -> dict[str, Any]:
         node = cls(**{f.name: getattr(node, f.name) for f in _init_fields(cls)}, metadata=node.metadata)
     except PrimitiveError as exc:
         raise TalonFormatError(path, str(exc), node=name, field=exc.field) from exc
-    out = {"type": encode_str(cls.__name__)}
+    type_name, implied = stored_type(node)  # e.g. 'IFSubtract' for an IF with reset_mode 'subtract'
+    out = {"type": encode_str(type_name)}
     for f in primitive_fields(node):
         value = getattr(node, f.name)
-        if value is not None:
+        if value is not None and f.name not in implied:
             try:
                 out[f.name] = encode_field(f.metadata["kind"], value)
             except BadValue as exc:
@@ -146,50 +151,41 @@ def read(path: str | os.PathLike) -> Graph:
     is checked in Python first (libhdf5 can loop forever on a corrupt one), for contiguous string
     datasets only: a corrupt heap behind a compact or chunked one (never written by h5py) can still hang.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TalonFormatError(repr(path), f"read expects a path, got {type(path).__name__}")
     name = os.fspath(path)
-    if not os.path.exists(name):
-        raise FileNotFoundError(2, "No such file", name)
+    require_regular_file(name, lambda why: TalonFormatError(name, why))
     try:
         h5 = h5py.File(name, "r")
     except OSError as exc:
         raise TalonFormatError(name, f"not a readable HDF5 file ({exc})") from None
     with h5, open(name, "rb") as raw:
-        return _Reader(name, HeapCheck(h5.id, raw)).graph(h5)
+        return _Reader(name, SafeFile(h5, raw)).graph(h5)
 
 
 class _Reader:
     """Decodes one open file with HDF5's low-level objects; every failure is a TalonFormatError."""
 
-    def __init__(self, path: str, heap: HeapCheck):
+    def __init__(self, path: str, safe: SafeFile):
         self.path = path
-        self.heap = heap  # also knows the file's size: no dataset of this unfiltered format can declare more
+        self.safe = safe  # links, storage, each object once, and the allocation budget (the file's size)
 
     def fail(self, message: str, node: str | None = None, field: str | None = None) -> TalonFormatError:
         return TalonFormatError(self.path, message, node=node, field=field)
 
     def members(self, gid: h5g.GroupID, where: str, node: str | None = None) -> dict[str, Any]:
-        """A group's members (GroupID or Stored) by link name, refusing soft and external links and
-        datasets whose data lives outside the file (external or virtual storage)."""
-        out: dict[str, Any] = {}
-        for raw in self.guard(lambda: list(gid), node):
-            key = raw.decode("utf-8", "surrogateescape")
-            if self.guard(lambda: gid.links.get_info(raw).type, node, key) != h5l.TYPE_HARD:
-                raise self.fail(f"{where}/{key} is a soft or external link; links are refused", node)
-            obj = self.guard(lambda: h5o.open(gid, raw), node, key)
-            if isinstance(obj, h5d.DatasetID):
-                plist = obj.get_create_plist()
-                if plist.get_layout() == h5d.VIRTUAL or plist.get_external_count():
-                    raise self.fail(f"{where}/{key} stores its data outside the file; refused", node, key)
-                if plist.get_nfilters():
-                    raise self.fail(f"{where}/{key} uses HDF5 filters (compression); the format has none", node, key)
-                obj = self.guard(lambda: Stored(obj, self.heap.size, self.heap), node, key)
-            out[key] = obj
-        return out
+        """A group's members (GroupID or Stored) by link name, opened under the rules of `_h5walk.SafeFile`."""
+        try:
+            return self.guard(lambda: self.safe.members(gid, where), node)
+        except Refused as exc:
+            raise self.fail(str(exc), node, exc.key) from None
 
     def guard(self, action: Callable[[], Any], node: str | None = None, field: str | None = None) -> Any:
         """Run a read, turning HDF5 errors (truncated or corrupt data) and BadValue into TalonFormatError."""
         try:
             return action()
+        except Refused:
+            raise
         except BadValue as exc:
             raise self.fail(str(exc), node, field) from None
         except (OSError, RuntimeError, KeyError) as exc:
@@ -236,12 +232,17 @@ class _Reader:
             raise self.fail("missing the 'type' dataset", name, "type")
         type_name = self.value(lambda ds: decode_field("str", ds), members["type"], name, "type")
         try:
-            cls = get_primitive(type_name)
+            cls, kwargs = primitive_for_stored_type(type_name)
         except KeyError:
             known = ", ".join(list_primitives())
             raise self.fail(f"unknown node type {type_name!r}; known types: {known}", name, "type") from None
-        kwargs = {}
+        clash = sorted(set(kwargs) & set(members))
+        if clash:
+            raise self.fail(f"type {type_name!r} implies {clash[0]} = {kwargs[clash[0]]!r}; the node must not "
+                            "store it", name, clash[0])
         for f in _init_fields(cls):
+            if f.name in kwargs:
+                continue
             if f.name in members:
                 kind = f.metadata["kind"]
                 kwargs[f.name] = self.value(lambda ds: decode_field(kind, ds), members[f.name], name, f.name)
@@ -271,8 +272,6 @@ class _Reader:
     def metadata(self, obj: Any, node: str | None, where: str = "metadata") -> dict[str, Any]:
         if not isinstance(obj, h5g.GroupID):
             raise self.fail("expected a metadata group, got a dataset", node, "metadata")
-        if where.count("/") > MAX_METADATA_DEPTH:  # also stops hard-link loops
-            raise self.fail(f"{where} is nested too deeply (more than {MAX_METADATA_DEPTH} levels)", node, "metadata")
         out = {}
         for key, item in self.members(obj, where, node).items():
             out[unescape_name(key)] = (
