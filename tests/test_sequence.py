@@ -112,22 +112,29 @@ def test_onnxruntime_sequences_split_over_calls_equal_one_call():
         np.testing.assert_allclose(end[name][0], full_state[name][0], **ROUNDING)
 
 
+@pytest.mark.parametrize("subtract", [False, True])
 @pytest.mark.parametrize("scan", ["lif", "if"])
-def test_the_neuron_scans_equal_the_step_kernels_bit_for_bit_nan_and_inf_included(scan):
+def test_the_neuron_scans_equal_the_step_kernels_bit_for_bit_ties_nan_and_inf_included(scan, subtract):
     xs = torch.tensor(rand(7, 3, 4, scale=2.0))
-    xs[2, 0, 0], xs[3, 1, 1], xs[1, 2, 2] = float("inf"), float("nan"), -float("inf")
+    xs[2, 0, 0], xs[3, 1, 1], xs[1, 0, 2] = float("inf"), float("nan"), -float("inf")
     v0 = torch.tensor(rand(3, 4))
+    v0[2] = 0.0
     thr = torch.full((4,), 0.5)
-    params = (*lif_coefficients(torch.tensor([2.0, 3.0, 5.0, 9.0])), torch.ones(4), torch.full((4,), 0.1), thr) \
-        if scan == "lif" else (torch.full((4,), 0.7), thr)
+    if scan == "lif":  # tau 2, no leak: x = 1 from rest gives v = 0.5 = v_threshold exactly (batch row 2)
+        params = (*lif_coefficients(torch.tensor([2.0, 3.0, 5.0, 9.0])), torch.ones(4), torch.zeros(4), thr)
+        xs[:, 2] = 1.0
+    else:  # r 1: x = 0.5 from rest gives v = 0.5 exactly
+        params = (torch.tensor([1.0, 0.7, 1.3, 1.0]), thr)
+        xs[:, 2] = 0.5
     step, run = (lif_step, lif_scan) if scan == "lif" else (if_step, if_scan)
     v, spikes = v0, []
     for x in xs:
-        s, v = step(x, v, *params)
+        s, v = step(x, v, *params, subtract)
         spikes.append(s)
     v0_before = v0.clone()
-    got_spikes, got_v = run(xs, v0, *params)
-    assert torch.equal(got_spikes, torch.stack(spikes)) and got_spikes.any()
+    got_spikes, got_v = run(xs, v0, *params, subtract)
+    assert torch.stack(spikes)[0, 2, 0] == 1  # the tie spikes
+    assert torch.equal(got_spikes, torch.stack(spikes))
     assert torch.equal(got_v.isnan(), v.isnan()) and v.isnan().any()
     assert torch.equal(got_v.nan_to_num(), v.nan_to_num())
     assert torch.equal(v0, v0_before)  # the initial membrane is read, never written
