@@ -149,6 +149,12 @@ class OrtExecutor:
         self.session = self._session(self.model)
         self._seq_session: ort.InferenceSession | None = None
         self._zeros: dict[tuple[str, int], np.ndarray] = {}
+        # input feature shapes the fast step path accepts (an input of fixed feature dims)
+        dims = self._specs[self.input_names[0]][1][1:]
+        self._accepted = {tuple(dims)} if len(self.input_names) == 1 and None not in dims else set()
+        # per stateful node, the indices of its state outputs after the data outputs
+        index = {name: i for i, name in enumerate(self._state_out)}
+        self._state_slots = [(node, [index[o] for _, o in items]) for node, items in self.state_nodes.items()]
 
     def _session(self, model: onnx.ModelProto) -> ort.InferenceSession:
         opts = ort.SessionOptions()
@@ -260,12 +266,52 @@ class OrtExecutor:
     # -- running -----------------------------------------------------------------------------
     def __call__(self, x: Any, state: Mapping | None = None):
         """One timestep: `out` (or `out, state` with return_state=True)."""
-        feeds = self._inputs(x)
-        batch = next(iter(feeds.values())).shape[0]
-        feeds.update(self._state_feeds(state, batch))
-        with _ort_errors(self._label, "to run"):
-            values = dict(zip(self._fetch, self.session.run(self._fetch, feeds)))
-        return self._result(values, self.output_names, self._new_state(values))
+        feeds = self._fast_feeds(x, state)
+        if feeds is None:
+            feeds = self._inputs(x)
+            batch = next(iter(feeds.values())).shape[0]
+            feeds.update(self._state_feeds(state, batch))
+        try:
+            outs = self.session.run(self._fetch, feeds)
+        except _ORT_ERRORS:
+            with _ort_errors(self._label, "to run"):
+                raise
+        n = len(self.output_names)
+        out = outs[0] if n == 1 else dict(zip(self.output_names, outs))
+        if not self.return_state:
+            return out
+        return out, {node: tuple(outs[n + i] for i in items) for node, items in self._state_slots}
+
+    def _fast_feeds(self, x: Any, state: Mapping | None) -> dict[str, np.ndarray] | None:
+        """The feeds of the common step call, checked cheaply: one input array of the model's dtype and a
+        shape accepted before, and no state or the state dict a previous call returned (every node, numpy
+        arrays of the right dtype and shape); None for anything else, which the full checks handle."""
+        if type(x) is not np.ndarray or len(self.input_names) != 1 or x.shape[1:] not in self._accepted:
+            return None
+        dtype = self._specs[self.input_names[0]][0]
+        if x.dtype != dtype or not x.flags.c_contiguous:
+            return None
+        batch = x.shape[0]
+        feeds = {self.input_names[0]: x}
+        if not state:
+            for name in self._state_in:
+                feeds[name] = self._zero(name, batch)
+            return feeds
+        if type(state) is not dict or len(state) != len(self.state_nodes):
+            return None
+        for node, items in self.state_nodes.items():
+            value = state.get(node)
+            if type(value) is not tuple or len(value) != len(items):
+                return None
+            for (name, _), arr in zip(items, value):
+                if type(arr) is not np.ndarray or arr.dtype != dtype or arr.shape != self._state_shape(name, batch):
+                    return None
+                feeds[name] = arr
+        return feeds
+
+    def _state_shape(self, name: str, batch: int) -> tuple:
+        """The shape of state input `name` at this batch size (that of its rest value)."""
+        return self._zero(name, batch).shape
 
     def run_sequence(self, xs: Any, state: Mapping | None = None):
         """T timesteps (leading axis of xs) in one session.run; outputs stacked as [T, batch, ...]."""
@@ -341,6 +387,7 @@ def _layered(step: onnx.GraphProto, inputs: list[str], outputs: list[str],
     first = SEQ_PREFIX + inputs[0]
     nodes = [h.make_node("Shape", [first], ["seq.TB"], start=0, end=2)]
     minus_one = h.make_tensor("seq.minus_one", onnx.TensorProto.INT64, [1], [-1])
+    made: set[str] = set()
 
     def flat(src: str, dst: str) -> None:  # [T, batch, ...] -> [T*batch, ...]
         nodes.append(h.make_node("Shape", [src], [f"{dst}.seq_rest"], start=2))
@@ -348,6 +395,9 @@ def _layered(step: onnx.GraphProto, inputs: list[str], outputs: list[str],
         nodes.append(h.make_node("Reshape", [src, f"{dst}.seq_shape"], [dst]))
 
     def timed_shape(src: str, dst: str) -> None:  # [T*batch, ...] -> [T, batch, ...]
+        if dst in made:  # a tensor read by several neurons
+            return
+        made.add(dst)
         nodes.append(h.make_node("Shape", [src], [f"{dst}.seq_rest"], start=1))
         nodes.append(h.make_node("Concat", ["seq.TB", f"{dst}.seq_rest"], [f"{dst}.seq_shape"], axis=0))
         nodes.append(h.make_node("Reshape", [src, f"{dst}.seq_shape"], [dst]))
