@@ -366,17 +366,19 @@ def _output_summary(value: np.ndarray) -> dict[str, Any]:
 def _print_run(title: str, stats: list[running.LayerSpikes] | None, outputs: dict[str, np.ndarray]) -> None:
     """The per-layer spike table (None: not recorded) and a one-line summary of each output ([T, B, ...])."""
     steps, batch = next(iter(outputs.values())).shape[:2]
-    table = Table(title=f"{title}: {steps} timesteps, batch {batch}", title_justify="left")
-    for col in ("layer", "neurons", "spikes", "rate"):
-        table.add_column(col, justify="left" if col == "layer" else "right")
-    for s in stats:
-        spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
-        table.add_row(s.layer, f"{s.neurons:,}", *spikes)
     if stats is None:
-        out.print(title + f": {steps} timesteps, batch {batch}; per-layer spikes are recorded on --backend torch, "
+        out.print(f"{title}: {steps} timesteps, batch {batch}; per-layer spikes are recorded on --backend torch, "
                   "or on onnxruntime for a converted model", markup=False)
+    elif not stats:
+        out.print("no stateful (LIF/IF/...) layers")
     else:
-        out.print(table if stats else "no stateful (LIF/IF/...) layers")
+        table = Table(title=f"{title}: {steps} timesteps, batch {batch}", title_justify="left")
+        for col in ("layer", "neurons", "spikes", "rate"):
+            table.add_column(col, justify="left" if col == "layer" else "right")
+        for s in stats:
+            spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
+            table.add_row(s.layer, f"{s.neurons:,}", *spikes)
+        out.print(table)
     for name, value in outputs.items():
         out.print(f"output {name!r}: shape {tuple(value.shape)} (T, B, ...), mean {value.mean():.6g}, "
                   f"max {value.max():.6g}", markup=False)
