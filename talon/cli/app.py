@@ -112,7 +112,8 @@ dt_option = click.option("--dt", type=click.FloatRange(min=0, min_open=True),
                          help="Seconds per TALON timestep, for .nir files (NIR is continuous-time).")
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """A byte count as B, KB, MB or GB."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -120,7 +121,8 @@ def _human_bytes(n: int) -> str:
     raise AssertionError
 
 
-def _shape_text(shapes: list[list[int]]) -> str:
+def shape_text(shapes: list[list[int]]) -> str:
+    """Shapes as "(2, 3), (4)", or "-" for none."""
     return ", ".join("(" + ", ".join(map(str, s)) + ")" for s in shapes) or "-"
 
 
@@ -222,7 +224,7 @@ def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
                               "params": graph.num_params(), "bytes": size})
         return
     out.print(f"Converted {src} -> {dst}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
-              f"{graph.num_params():,} parameters, {_human_bytes(size)}")
+              f"{graph.num_params():,} parameters, {human_bytes(size)}")
 
 
 def _check_opset(opset: int | None) -> int | None:
@@ -290,7 +292,7 @@ def _print_report(info: dict[str, Any]) -> None:
                          ("output shape", "left"), ("params", "right")):
         table.add_column(col, justify=justify)
     for row in info["nodes"]:
-        table.add_row(row["name"], row["type"], _shape_text(row["input_shapes"]), _shape_text(row["output_shapes"]),
+        table.add_row(row["name"], row["type"], shape_text(row["input_shapes"]), shape_text(row["output_shapes"]),
                       f"{row['params']:,}")
     out.print(table)
     back = {tuple(e) for e in info["back_edges"]}
@@ -299,8 +301,8 @@ def _print_report(info: dict[str, Any]) -> None:
     totals = info["totals"]
     neurons = ", ".join(f"{n:,} {kind}" for kind, n in totals["neurons"].items()) or "none"
     out.print(f"totals: {totals['nodes']} nodes, {totals['edges']} edges, {totals['params']:,} parameters, "
-              f"{_human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
-              f"file {_human_bytes(info['file']['bytes'])}", markup=False)
+              f"{human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
+              f"file {human_bytes(info['file']['bytes'])}", markup=False)
     out.print(f"inputs: {', '.join(info['inputs']) or 'none'}; outputs: {', '.join(info['outputs']) or 'none'}",
               markup=False)
     out.print("metadata: " + (json.dumps(info["metadata"]) if info["metadata"] else "none"), markup=False)
@@ -331,7 +333,7 @@ def run(path: str, backend: str, save: str | None, raster: str | None, dt: float
         outputs = _run_steps_with_progress(step, backend, inputs)
     else:
         probed, probes = running.with_spike_probes(graph)
-        outputs = _run_with_progress(probed, backend, inputs)
+        outputs = run_with_progress(probed, backend, inputs)
     stats = running.spike_stats(outputs, probes)
     results = {n: outputs[n] for n in graph.outputs}
     trains = {layer: outputs[p] for p, layer in probes.items() if running.is_binary(outputs[p])}  # spiking layers
@@ -384,7 +386,7 @@ def _print_run(title: str, stats: list[running.LayerSpikes] | None, outputs: dic
                   f"max {value.max():.6g}", markup=False)
 
 
-def _run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Build the backend's executor and run every timestep, showing a progress bar."""
     with spinner(f"Preparing the {backend} executor"):
         step = running.backend_step(graph, backend)
@@ -414,7 +416,7 @@ def verify(path: str, atol: float, rtol: float, dt: float | None, as_json: bool,
     graph = load(path, dt)
     inputs = make_inputs(graph, path, input_args, default_batch=2)
     probed, probes = running.with_probes(graph, lambda node: True)
-    results = {backend: _run_with_progress(probed, backend, inputs) for backend in running.BACKENDS}
+    results = {backend: run_with_progress(probed, backend, inputs) for backend in running.BACKENDS}
     values = {backend: running.probed_values(result, probes) for backend, result in results.items()}
     pairs = [Pair("torch", "onnxruntime",
                   running.compare(results["torch"], results["onnxruntime"], graph.outputs, atol, rtol),
