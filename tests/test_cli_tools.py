@@ -316,6 +316,8 @@ def test_run_onnx_on_onnxruntime_runs_the_file_itself(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.load(tmp_path / "o.npz")["output"], expected)
     np.testing.assert_allclose(expected, xs @ w.T, rtol=1e-6)
     assert doc["outputs"]["output"]["shape"] == [3, 1, 3]
+    human = invoke("run", tmp_path / "m.onnx", "--backend", "onnxruntime", "--input", tmp_path / "x.npy")
+    assert "on onnxruntime (the file as is): 3 timesteps, batch 1; per-layer spikes are recorded on" in human
 
 
 def test_run_json_reports_layers_like_the_table(models, tmp_path):

@@ -40,7 +40,8 @@ def check_dt(dt: float | None) -> float:
     """The simulation timestep as a positive finite float; ConversionError naming dt otherwise."""
     if dt is None:
         raise ConversionError(
-            "NIR stores no timestep: pass dt=<seconds per TALON step> (snnTorch's export_to_nir uses dt=1e-4); "
+            "NIR stores no timestep: pass dt=<seconds per TALON step> (--dt on the command line; snnTorch's "
+            "export_to_nir uses dt=1e-4); "
             f"graphs imported from NIR keep theirs in metadata[{DT_KEY!r}]"
         )
     if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):

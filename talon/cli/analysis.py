@@ -89,9 +89,13 @@ def declared_bits(node: ir.Node) -> int:
 
 
 def _state_items(node: ir.Node) -> int:
-    from converters.export.neurons import STATE_SIZE
+    """State items (v, i, ...) of a stateful node, as its talon op spec declares them (1 without a spec)."""
+    from onnx_ops import op_spec
 
-    return STATE_SIZE.get(type(node), 1) if node.stateful else 0
+    if not node.stateful:
+        return 0
+    spec = op_spec(type(node).__name__)
+    return len(spec.state) if spec is not None and spec.state else 1
 
 
 def node_costs(graph: ir.Graph) -> list[NodeCost]:

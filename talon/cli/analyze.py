@@ -9,9 +9,10 @@ from rich.table import Table
 
 from . import analysis, running
 from .app import (
-    _human_bytes,
-    _run_with_progress,
-    _shape_text,
+    data_text,
+    human_bytes,
+    run_with_progress,
+    shape_text,
     cli,
     debug_option,
     dt_option,
@@ -41,7 +42,7 @@ def analyze(path: str, measure: bool, backend: str, dt: float | None, as_json: b
     if measure:
         inputs = make_inputs(graph, path, input_args)
         probed, probes = running.with_probes(graph, lambda node: True)
-        outputs = _run_with_progress(probed, backend, inputs)
+        outputs = run_with_progress(probed, backend, inputs)
         result["run"] = {"backend": backend, **analysis.run_report(graph, running.probed_values(outputs, probes))}
     if as_json:
         emit_json("analyze", result)
@@ -59,14 +60,14 @@ def _print_static(result: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col in columns[:4] else "right")
     for row in result["nodes"]:
         bits = f" @{row['weight_bits']}b" if row["params"] and row["weight_bits"] != analysis.FLOAT_BITS else ""
-        table.add_row(row["name"], row["type"], _shape_text(row["input_shapes"]), _shape_text(row["output_shapes"]),
+        table.add_row(data_text(row["name"]), data_text(row["type"]), shape_text(row["input_shapes"]), shape_text(row["output_shapes"]),
                       f"{row['params']:,}", f"{row['neurons']:,}", f"{row['synapses']:,}", f"{row['macs']:,}",
-                      _human_bytes(row["weight_bytes"]) + bits, _human_bytes(row["state_bytes"]))
+                      human_bytes(row["weight_bytes"]) + bits, human_bytes(row["state_bytes"]))
     out.print(table)
     t = result["totals"]
     out.print(f"totals: {t['nodes']} nodes, {t['edges']} edges, {t['params']:,} parameters, {t['neurons']:,} neurons, "
-              f"{t['synapses']:,} synapses, {t['macs']:,} MACs per step, {_human_bytes(t['weight_bytes'])} of weights, "
-              f"{_human_bytes(t['state_bytes'])} of neuron state", markup=False)
+              f"{t['synapses']:,} synapses, {t['macs']:,} MACs per step, {human_bytes(t['weight_bytes'])} of weights, "
+              f"{human_bytes(t['state_bytes'])} of neuron state", markup=False)
     out.print("op types: " + ", ".join(f"{k} {v}" for k, v in result["op_types"].items()), markup=False)
 
 
@@ -84,7 +85,7 @@ def _print_run(run: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col in ("node", "type", "input") else "right")
     for a in run["layers"]:
         source = "-" if a["input_is_spikes"] is None else ("spikes" if a["input_is_spikes"] else "values")
-        table.add_row(a["name"], a["type"], _number(a["neurons"] or None), _number(a["spikes"]),
+        table.add_row(data_text(a["name"]), data_text(a["type"]), _number(a["neurons"] or None), _number(a["spikes"]),
                       _number(a["spikes_per_step"], 2), _number(a["firing_rate"]), _number(a["synops"]),
                       _number(a["synops_per_step"], 1), source)
     out.print(table)

@@ -124,7 +124,8 @@ dt_option = click.option("--dt", type=click.FloatRange(min=0, min_open=True),
                          help="Seconds per TALON timestep, for .nir files (NIR is continuous-time).")
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """A byte count as B, KB, MB or GB."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -132,7 +133,8 @@ def _human_bytes(n: int) -> str:
     raise AssertionError
 
 
-def _shape_text(shapes: list[list[int]]) -> str:
+def shape_text(shapes: list[list[int]]) -> str:
+    """Shapes as "(2, 3), (4)", or "-" for none."""
     return ", ".join("(" + ", ".join(map(str, s)) + ")" for s in shapes) or "-"
 
 
@@ -242,7 +244,7 @@ def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
                               "params": graph.num_params(), "bytes": size})
         return
     out.print(f"Converted {src} -> {dst}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
-              f"{graph.num_params():,} parameters, {_human_bytes(size)}")
+              f"{graph.num_params():,} parameters, {human_bytes(size)}")
     _print_coverage(graph)
 
 
@@ -340,8 +342,8 @@ def _print_report(info: dict[str, Any]) -> None:
                          ("output shape", "left"), ("params", "right")):
         table.add_column(col, justify=justify)
     for row in info["nodes"]:
-        table.add_row(data_text(row["name"]), data_text(row["type"]), _shape_text(row["input_shapes"]),
-                      _shape_text(row["output_shapes"]), f"{row['params']:,}")
+        table.add_row(data_text(row["name"]), data_text(row["type"]), shape_text(row["input_shapes"]),
+                      shape_text(row["output_shapes"]), f"{row['params']:,}")
     out.print(table)
     back = {tuple(e) for e in info["back_edges"]}
     edges = [f"{s} -> {d}" + (" (feedback)" if (s, d) in back else "") for s, d in info["edges"]]
@@ -349,8 +351,8 @@ def _print_report(info: dict[str, Any]) -> None:
     totals = info["totals"]
     neurons = ", ".join(f"{n:,} {kind}" for kind, n in totals["neurons"].items()) or "none"
     out.print(f"totals: {totals['nodes']} nodes, {totals['edges']} edges, {totals['params']:,} parameters, "
-              f"{_human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
-              f"file {_human_bytes(info['file']['bytes'])}", markup=False)
+              f"{human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
+              f"file {human_bytes(info['file']['bytes'])}", markup=False)
     out.print(as_data(f"inputs: {', '.join(info['inputs']) or 'none'}; outputs: {', '.join(info['outputs']) or 'none'}"),
               markup=False)
     out.print("metadata: " + as_data(json.dumps(info["metadata"]) if info["metadata"] else "none"), markup=False)
@@ -381,7 +383,7 @@ def run(path: str, backend: str, save: str | None, raster: str | None, dt: float
         outputs = _run_steps_with_progress(step, backend, inputs)
     else:
         probed, probes = running.with_spike_probes(graph)
-        outputs = _run_with_progress(probed, backend, inputs)
+        outputs = run_with_progress(probed, backend, inputs)
     stats = running.spike_stats(outputs, probes)
     results = {n: outputs[n] for n in graph.outputs}
     trains = {layer: outputs[p] for p, layer in probes.items() if running.is_binary(outputs[p])}  # spiking layers
@@ -416,23 +418,25 @@ def _output_summary(value: np.ndarray) -> dict[str, Any]:
 def _print_run(title: str, stats: list[running.LayerSpikes] | None, outputs: dict[str, np.ndarray]) -> None:
     """The per-layer spike table (None: not recorded) and a one-line summary of each output ([T, B, ...])."""
     steps, batch = next(iter(outputs.values())).shape[:2]
-    table = Table(title=f"{title}: {steps} timesteps, batch {batch}", title_justify="left")
-    for col in ("layer", "neurons", "spikes", "rate"):
-        table.add_column(col, justify="left" if col == "layer" else "right")
-    for s in stats:
-        spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
-        table.add_row(data_text(s.layer), f"{s.neurons:,}", *spikes)
     if stats is None:
-        out.print(title + f": {steps} timesteps, batch {batch}; per-layer spikes are recorded on --backend torch, "
+        out.print(f"{title}: {steps} timesteps, batch {batch}; per-layer spikes are recorded on --backend torch, "
                   "or on onnxruntime for a converted model", markup=False)
+    elif not stats:
+        out.print("no stateful (LIF/IF/...) layers")
     else:
-        out.print(table if stats else "no stateful (LIF/IF/...) layers")
+        table = Table(title=f"{title}: {steps} timesteps, batch {batch}", title_justify="left")
+        for col in ("layer", "neurons", "spikes", "rate"):
+            table.add_column(col, justify="left" if col == "layer" else "right")
+        for s in stats:
+            spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
+            table.add_row(data_text(s.layer), f"{s.neurons:,}", *spikes)
+        out.print(table)
     for name, value in outputs.items():
         out.print(as_data(f"output {name!r}: shape {tuple(value.shape)} (T, B, ...), mean {value.mean():.6g}, "
                           f"max {value.max():.6g}"), markup=False)
 
 
-def _run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Build the backend's executor and run every timestep, showing a progress bar."""
     with spinner(f"Preparing the {backend} executor"):
         step = running.backend_step(graph, backend)
@@ -462,7 +466,7 @@ def verify(path: str, atol: float, rtol: float, dt: float | None, as_json: bool,
     graph = load(path, dt)
     inputs = make_inputs(graph, path, input_args, default_batch=2)
     probed, probes = running.with_probes(graph, lambda node: True)
-    results = {backend: _run_with_progress(probed, backend, inputs) for backend in running.BACKENDS}
+    results = {backend: run_with_progress(probed, backend, inputs) for backend in running.BACKENDS}
     values = {backend: running.probed_values(result, probes) for backend, result in results.items()}
     pairs = [Pair("torch", "onnxruntime",
                   running.compare(results["torch"], results["onnxruntime"], graph.outputs, atol, rtol),
@@ -521,7 +525,7 @@ def _print_comparisons(pairs: list[Pair], steps: int, batch: int) -> None:
             table.add_column(col, justify="left" if col in ("output", "result") else "right")
         for c in pair.comparisons:
             agreement = "-" if c.spike_agreement is None else f"{100 * c.spike_agreement:.2f}%"
-            table.add_row(c.output, f"{c.max_diff:.3e}", agreement, "[green]ok[/]" if c.ok else "[red]DIFFERS[/]")
+            table.add_row(data_text(c.output), f"{c.max_diff:.3e}", agreement, "[green]ok[/]" if c.ok else "[red]DIFFERS[/]")
         out.print(table)
         d = pair.divergence
         if d is not None:
@@ -550,7 +554,7 @@ def primitives(as_json: bool) -> None:
         table.add_column(col)
     for row in rows:
         fields = ", ".join(f"{f['name']}{'*' if f['required'] else ''}:{f['kind']}" for f in row["fields"])
-        table.add_row(row["name"], fields, ", ".join(row["flags"]))
+        table.add_row(data_text(row["name"]), data_text(fields), ", ".join(row["flags"]))
     out.print(table)
 
 

@@ -9,7 +9,7 @@ import click
 from . import running
 from .app import (
     Pair,
-    _run_with_progress,
+    run_with_progress,
     atol_option,
     cli,
     debug_option,
@@ -49,8 +49,8 @@ def compare(a: str, b: str, backend: str, atol: float, rtol: float, dt: float | 
     inputs = make_inputs(first, a, input_args)
     probed_a, probes_a = running.with_probes(first, lambda node: True)
     probed_b, probes_b = running.with_probes(second, lambda node: True)
-    runs_a = _run_with_progress(probed_a, backend, inputs)
-    runs_b = _run_with_progress(probed_b, backend, {y: inputs[x] for x, y in zip(in_a, in_b)})
+    runs_a = run_with_progress(probed_a, backend, inputs)
+    runs_b = run_with_progress(probed_b, backend, {y: inputs[x] for x, y in zip(in_a, in_b)})
     pair = Pair(a, b, running.compare(runs_a, runs_b, out_a, atol, rtol, b_names=out_b),
                 running.first_divergence(first, running.probed_values(runs_a, probes_a),
                                          running.probed_values(runs_b, probes_b), atol, rtol))
