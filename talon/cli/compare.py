@@ -9,6 +9,7 @@ import click
 from . import running
 from .app import (
     Pair,
+    as_data,
     run_with_progress,
     atol_option,
     cli,
@@ -87,7 +88,7 @@ def _print_diff(diff: StructuralDiff) -> None:
     lines = [line for line in lines if line]
     out.print("structure: " + ("no differences" if not lines else f"{len(lines)} difference(s)"), markup=False)
     for line in lines:
-        out.print(f"  {line}", markup=False)
+        out.print(f"  {as_data(line)}", markup=False)
 
 
 def _field_line(f: Any) -> str:
