@@ -139,15 +139,23 @@ def cli() -> None:
 @click.option("--accumulator-bits", type=int, help="Accumulator precision recorded on SpikingAffine layers.")
 @click.option("--spike-mode", type=click.Choice(["binary", "graded", "rate"]), help="SpikingAffine spike mode.")
 @click.option("--opset", type=int, help="ONNX opset of a written .onnx file.")
+@click.option("--to-snn", is_flag=True, help="Convert a ReLU ANN to a spiking network (bridge.ann_to_snn).")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="--to-snn: .npy batch of real inputs.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="--to-snn: .npy class labels of the calibration.")
+@click.option("--timesteps", type=click.IntRange(min=1), default=32, show_default=True,
+              help="--to-snn: steps simulated for the conversion report.")
 @dt_option
 @debug_option
-def convert(src: str, dst: str, **options: Any) -> None:
+def convert(src: str, dst: str, to_snn: bool, calibration: str | None, labels: str | None, timesteps: int,
+            **options: Any) -> None:
     """Convert SRC to DST, formats chosen by extension (.onnx, .t1c, .nir)."""
     reads, writes = files.model_format(src).read_options, files.model_format(dst).write_options
     files.existing(src)
     for path, takes in ((src, reads), (dst, writes)):
         if "dt" in takes and options["dt"] is None:
             raise files.missing_dt(path)
+    if to_snn or calibration or labels:
+        return _convert_to_snn(src, dst, calibration, labels, timesteps, options)
     from converters import convert as convert_file
 
     with spinner(f"Converting {src} -> {dst}"), reported_warnings():
@@ -155,6 +163,29 @@ def convert(src: str, dst: str, **options: Any) -> None:
     size = Path(dst).stat().st_size
     out.print(f"Converted {src} -> {dst}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
               f"{graph.num_params():,} parameters, {_human_bytes(size)}")
+
+
+def _convert_to_snn(src: str, dst: str, calibration: str | None, labels: str | None, timesteps: int,
+                    options: dict[str, Any]) -> None:
+    """`convert --to-snn`: the ANN in SRC as a spiking network in DST, and the conversion report."""
+    from talon.bridge.ann_to_snn import REPORT_KEY, ann_to_snn, format_report
+
+    if calibration is None:
+        raise files.CliError("--to-snn needs --calibration DATA.npy (a batch of real inputs)")
+    writer = files.model_format(dst)
+    given = {k: v for k, v in options.items() if v is not None and k != "dt"}
+    unknown = sorted(set(given) - set(writer.write_options))
+    if unknown:
+        raise files.CliError(f"options {unknown} do not apply to --to-snn conversion to {Path(dst).suffix}")
+    with spinner(f"Converting {src} -> {dst} (ANN to SNN)"), reported_warnings():
+        graph = files.load_graph(src, options.get("dt"))
+        y = None if labels is None else np.load(files.existing(labels), allow_pickle=False)
+        snn = ann_to_snn(graph, np.load(files.existing(calibration), allow_pickle=False), timesteps=timesteps,
+                         labels=y)
+        writer.write(snn, Path(dst), **{k: v for k, v in options.items() if k in writer.write_options
+                                        and v is not None})
+    out.print(format_report(snn.metadata[REPORT_KEY]), markup=False)
+    out.print(f"Converted {src} -> {dst}: {len(snn.nodes)} nodes, {snn.num_params():,} parameters")
 
 
 @cli.command()
