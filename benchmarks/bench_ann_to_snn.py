@@ -129,14 +129,14 @@ def main() -> None:
     with torch.no_grad():
         ann = 100.0 * float(np.mean(model(torch.from_numpy(xte)).argmax(1).numpy() == yte))
     proto = torch.onnx.export(model, (torch.from_numpy(xte[:1]),), dynamo=True, verbose=False).model_proto
-    rows = {**talon_rows(proto, xtr, ytr, xte, yte), **spikingjelly_row(model, xtr, xte, yte),
-            **sinabs_rows(model, xte, yte)}
     print(f"digits, noise {args.noise}, {'3' if args.deep else '2'} conv blocks, seed {args.seed}: ANN test accuracy "
           f"{ann:.1f}% on {len(yte)} held-back digits (trained in {trained:.0f} s)")
     print("| conversion | " + " | ".join(f"T={t}" for t in STEPS) + " |")
-    print("|---|" + "---|" * len(STEPS))
-    for label, accs in rows.items():
-        print(f"| {label} | " + " | ".join(f"{a:.1f}" for a in accs) + " |")
+    print("|---|" + "---|" * len(STEPS), flush=True)
+    for rows in (lambda: talon_rows(proto, xtr, ytr, xte, yte), lambda: spikingjelly_row(model, xtr, xte, yte),
+                 lambda: sinabs_rows(model, xte, yte)):
+        for label, accs in rows().items():  # each row as soon as it is measured
+            print(f"| {label} | " + " | ".join(f"{a:.1f}" for a in accs) + " |", flush=True)
 
 
 if __name__ == "__main__":

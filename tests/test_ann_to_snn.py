@@ -204,3 +204,27 @@ def test_what_cannot_be_converted_is_refused_at_once() -> None:
         ann_to_snn([1, 2], x, timesteps=8)
     with pytest.raises(ConversionError, match="NaN"):
         ann_to_snn(graph, np.full_like(x, np.nan), timesteps=8)
+
+
+def test_cli_converts_to_snn_and_prints_the_report(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from converters import save_onnx
+    from talon.cli.app import cli
+
+    rng = np.random.default_rng(7)
+    graph = _cnn(rng)
+    save_onnx(ir_to_onnx(graph), tmp_path / "ann.onnx")
+    x = rng.uniform(0, 1, (32, 1, 6, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", _run(graph, x).argmax(1))
+    args = ["convert", str(tmp_path / "ann.onnx"), str(tmp_path / "snn.t1c"), "--to-snn", "--calibration",
+            str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--timesteps", "16"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "ANN accuracy on the calibration set: 100.00%" in result.output
+    assert "SNN-ANN agreement (argmax) at T=16" in result.output
+    snn = ir.read(tmp_path / "snn.t1c")
+    assert snn.metadata[REPORT_KEY]["timesteps"] == 16 and isinstance(snn.nodes["relu1"], ir.IF)
+    missing = CliRunner().invoke(cli, args[:4])
+    assert missing.exit_code == 1 and "--to-snn needs --calibration" in missing.output

@@ -105,8 +105,8 @@ def test_primitives_lists_every_registered_primitive_with_its_fields():
     rows = json.loads(ok("primitives", "--json").stdout)
     assert [r["name"] for r in rows] == ir.list_primitives()
     lif = next(r for r in rows if r["name"] == "LIF")
-    assert [f["name"] for f in lif["fields"]] == ["tau", "r", "v_leak", "v_threshold"]
-    assert all(f["required"] for f in lif["fields"]) and lif["flags"] == ["stateful"]
+    assert [f["name"] for f in lif["fields"]] == ["tau", "r", "v_leak", "v_threshold", "reset_mode"]
+    assert [f["required"] for f in lif["fields"]] == [True] * 4 + [False] and lif["flags"] == ["stateful"]
     split = next(r for r in rows if r["name"] == "ChannelSplit")
     assert split["flags"] == ["multi_output"]
     table = ok("primitives").stdout

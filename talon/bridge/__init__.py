@@ -1,6 +1,7 @@
 """PyTorch <-> TALON IR: torch modules per primitive, graph executors, and to_ir."""
 
 from . import cnn_modules  # noqa: F401  (registers the modules of the CNN-family primitives)
+from .ann_to_snn import ann_to_snn
 from .cyclic import CyclicGraphExecutor, CyclicState
 from .errors import ExecutorError, InputError, StateError
 from .executor import GraphExecutor, ir_to_torch
@@ -23,7 +24,7 @@ from .modules import (
 from .nir_modules import CubaLIFModule, IntegratorModule, LIModule, ScaleModule, SumPool2dModule, ThresholdModule
 
 __all__ = [
-    "to_ir", "ir_to_torch", "GraphExecutor", "CyclicGraphExecutor", "CyclicState", "node_to_module",
+    "to_ir", "ann_to_snn", "ir_to_torch", "GraphExecutor", "CyclicGraphExecutor", "CyclicState", "node_to_module",
     "nodes_to_modules", "register_module", "LIFModule", "IFModule", "ChannelSplitModule", "ConcatModule",
     "SkipModule", "SepConv2dModule", "AffineModule", "SpikingAffineModule", "PadModule", "ExecutorError",
     "InputError", "StateError", "HostRegionModule",

@@ -218,10 +218,16 @@ def cli() -> None:
               help="ONNX opset of a written .onnx file.")
 @click.option("--host-fallback", is_flag=True, default=None,
               help="Keep ONNX nodes without a TALON equivalent as HostRegion nodes run by onnxruntime.")
+@click.option("--to-snn", is_flag=True, help="Convert a ReLU ANN to a spiking network (bridge.ann_to_snn).")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="--to-snn: .npy batch of real inputs.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="--to-snn: .npy class labels of the calibration.")
+@click.option("--timesteps", type=click.IntRange(min=1), default=32, show_default=True,
+              help="--to-snn: steps simulated for the conversion report.")
 @dt_option
 @json_option
 @debug_option
-def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
+def convert(src: str, dst: str, as_json: bool, to_snn: bool, calibration: str | None, labels: str | None,
+            timesteps: int, **options: Any) -> None:
     """Convert SRC to DST, formats chosen by extension (.onnx, .t1c, .nir)."""
     reads = files.model_format(src).read_options
     writes = files.model_format(dst).write_options
@@ -229,6 +235,8 @@ def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
     for path, takes in ((src, reads), (dst, writes)):
         if "dt" in takes and options["dt"] is None:
             raise files.missing_dt(path)
+    if to_snn or calibration or labels:
+        return _convert_to_snn(src, dst, calibration, labels, timesteps, options)
     from converters import UnsupportedOperatorError
     from converters import convert as convert_file
 
@@ -288,6 +296,29 @@ def _check_opset(opset: int | None) -> int | None:
     if not MIN_OPSET <= opset <= newest:
         raise click.BadParameter(f"{opset} is outside the opsets TALON writes with this onnx ({MIN_OPSET}..{newest})")
     return opset
+
+
+def _convert_to_snn(src: str, dst: str, calibration: str | None, labels: str | None, timesteps: int,
+                    options: dict[str, Any]) -> None:
+    """`convert --to-snn`: the ANN in SRC as a spiking network in DST, and the conversion report."""
+    from talon.bridge.ann_to_snn import REPORT_KEY, ann_to_snn, format_report
+
+    if calibration is None:
+        raise files.CliError("--to-snn needs --calibration DATA.npy (a batch of real inputs)")
+    writer = files.model_format(dst)
+    given = {k: v for k, v in options.items() if v is not None and k != "dt"}
+    unknown = sorted(set(given) - set(writer.write_options))
+    if unknown:
+        raise files.CliError(f"options {unknown} do not apply to --to-snn conversion to {Path(dst).suffix}")
+    with spinner(f"Converting {src} -> {dst} (ANN to SNN)"), reported_warnings():
+        graph = files.load_graph(src, options.get("dt"))
+        y = None if labels is None else np.load(files.existing(labels), allow_pickle=False)
+        snn = ann_to_snn(graph, np.load(files.existing(calibration), allow_pickle=False), timesteps=timesteps,
+                         labels=y)
+        writer.write(snn, Path(dst), **{k: v for k, v in options.items() if k in writer.write_options
+                                        and v is not None})
+    out.print(format_report(snn.metadata[REPORT_KEY]), markup=False)
+    out.print(f"Converted {src} -> {dst}: {len(snn.nodes)} nodes, {snn.num_params():,} parameters")
 
 
 @cli.command()
