@@ -51,9 +51,9 @@ def _array(tensor: onnx.TensorProto, folder: str | None) -> np.ndarray:
 
 
 def _node(name: str, props: Mapping[str, str], initializers: Mapping[str, onnx.TensorProto],
-          folder: str | None, others: set[str]) -> Node:
-    """The node a holder's talon.* properties describe; none of its arrays may be an initializer that only other
-    ONNX nodes read (`others`): the metadata is trusted only where it agrees with the nodes."""
+          folder: str | None, uses: set[str]) -> Node:
+    """The node a holder's talon.* properties describe; its arrays must be initializers the holder reads
+    (`uses`): the metadata is trusted only where it agrees with the ONNX nodes."""
     where = f"node {name!r}"
     try:
         cls = get_primitive(props[PRIMITIVE])
@@ -64,9 +64,9 @@ def _node(name: str, props: Mapping[str, str], initializers: Mapping[str, onnx.T
     for field, init in arrays.items():
         if not isinstance(init, str) or init not in initializers:
             raise ConversionError(f"{where}: {ARRAYS} field {field!r} names no initializer ({init!r})")
-        if init in others:
-            raise ConversionError(f"{where}: {ARRAYS} field {field!r} names initializer {init!r}, which other nodes "
-                                  "read and this node does not; the talon.* metadata disagrees with the graph")
+        if init not in uses:
+            raise ConversionError(f"{where}: {ARRAYS} field {field!r} names initializer {init!r}, which the node "
+                                  "does not read; the talon.* metadata disagrees with the graph")
         fields[field] = _array(initializers[init], folder)
     metadata = _typed(_decode(props.get(METADATA, "{}"), f"{where}: {METADATA}"), dict, f"{where}: {METADATA}")
     try:
@@ -93,9 +93,8 @@ def restore(proto: onnx.ModelProto, folder: str | None = None) -> Graph:
     for holder in [*graph.input, *graph.node]:
         props = _props(holder)
         if PRIMITIVE in props:
-            own = set(getattr(holder, "input", ()))
-            others = {i for n in graph.node if n is not holder for i in n.input} - own
-            nodes[holder.name] = _node(holder.name, props, initializers, folder, others)
+            uses = set(getattr(holder, "input", ()))
+            nodes[holder.name] = _node(holder.name, props, initializers, folder, uses)
     model_props = _props(proto)
     metadata = _typed(_decode(model_props[METADATA], f"model {METADATA}"), dict, f"model {METADATA}") \
         if METADATA in model_props else None
