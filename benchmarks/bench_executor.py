@@ -2,7 +2,8 @@
 
 Prints, per network, the median time of 100 timesteps and the ratio executor / hand-written for the
 step call (``out, state = ex(x, state)`` per timestep) and the sequence call (``ex.run_sequence(xs)``).
-Targets: <= 1.10 for the step call at batch 1, <= 1.05 for the sequence call. Times are the thread's CPU
+Targets at batch 1: <= 1.05 for the step and the sequence call (the executor calls every node's module as
+a module, hooks and forward overrides honoured; the hand-written loop calls the LIF kernel directly). Times are the thread's CPU
 time (torch runs on this one thread), so other processes sharing the cores disturb them little.
 
     python benchmarks/bench_executor.py [--repeats 30]
@@ -166,9 +167,9 @@ def main() -> None:
                 ratios = bench(label, graph, batch, args.repeats)
                 if batch == 1:
                     missed += [f"{label} {call} {r:.3f}" for call, r, limit in
-                               (("step", ratios["step"], 1.10), ("sequence", ratios["seq"], 1.05)) if r > limit]
+                               (("step", ratios["step"], 1.05), ("sequence", ratios["seq"], 1.05)) if r > limit]
     verdict = "met" if not missed else "MISSED " + ", ".join(missed)
-    print("targets at batch 1 (step <= 1.10, sequence <= 1.05):", verdict)
+    print("targets at batch 1 (step <= 1.05, sequence <= 1.05):", verdict)
 
 
 if __name__ == "__main__":

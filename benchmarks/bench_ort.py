@@ -51,12 +51,14 @@ def _timed(fn, *args) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads for both runtimes (0: each library's default, as a user runs them)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     graph = mlp_graph(np.random.default_rng(0))
     torch_ex = bridge.ir_to_torch(graph, return_state=True)
-    ort_ex = OrtExecutor(converters.ir_to_onnx(graph), return_state=True, intra_op_threads=args.threads)
+    ort_ex = OrtExecutor(converters.ir_to_onnx(graph), return_state=True, intra_op_threads=args.threads or None)
     xs = (np.random.default_rng(1).random((T, 1, 784)) < 0.2).astype(np.float32)
     xs_t = torch.from_numpy(xs)
     # same results first, then warm-up of every path (the Scan session is built on first use)
@@ -74,7 +76,7 @@ def main() -> None:
             times[name].append(_timed(fn, *fn_args))
     cpu = {k: statistics.median(t[0] for t in v) / T for k, v in times.items()}
     wall = {k: statistics.median(t[1] for t in v) / T for k, v in times.items()}
-    print(f"784-256-128-10 LIF MLP, batch 1, {T} steps, median of {args.repeats}, {args.threads} thread(s)")
+    print(f"784-256-128-10 LIF MLP, batch 1, {T} steps, median of {args.repeats}, {args.threads or 'default'} thread(s)")
     for k in runs:
         print(f"  {k:<13} {cpu[k] * 1e6:8.1f} us/step thread CPU   {wall[k] * 1e6:8.1f} us/step wall")
     med = cpu if args.threads == 1 else wall

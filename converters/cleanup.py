@@ -14,12 +14,14 @@ import math
 from contextlib import contextmanager
 from typing import Iterator
 
+import numpy as np
 import onnx
 import onnx.version_converter
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 from onnxscript.optimizer import fold_constants
 
+from .dynamic_shapes import resolve_batch_shapes
 from .errors import ConversionError
 
 MIN_OPSET = 7  # older default-domain models are brought up to this opset by onnx's version converter
@@ -38,8 +40,9 @@ def default_opset(proto: onnx.ModelProto) -> int:
 
 
 def upgrade_opset(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Bring a model older than MIN_OPSET up to it with onnx.version_converter; others are left as they are."""
-    if default_opset(proto) >= MIN_OPSET:
+    """Bring a model older than MIN_OPSET up to it with onnx.version_converter; others are left as they are
+    (also models without default-domain ops, such as ai.onnx.ml pipelines, whose nodes are then reported)."""
+    if not any(e.domain in ("", "ai.onnx") for e in proto.opset_import) or default_opset(proto) >= MIN_OPSET:
         return proto
     return onnx.version_converter.convert_version(proto, MIN_OPSET)
 
@@ -50,12 +53,25 @@ def _should_fold(node: ir.Node) -> bool | None:
     for value in node.outputs:
         shape = value.shape
         if shape is None or not all(isinstance(d, int) for d in shape):
-            if node.op_type in _SHAPE_MAKERS:
+            if node.op_type in _SHAPE_MAKERS and not _small_expand(node):
                 return False
             continue
         if math.prod(shape) > FOLD_LIMIT:
             return False
     return True if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") else None
+
+
+def _small_expand(node: ir.Node) -> bool:
+    """True for an Expand of a constant to a constant shape within FOLD_LIMIT elements (the dynamo exporter
+    writes a bias-free Conv's zero bias so, before shape inference has run)."""
+    if node.op_type != "Expand" or len(node.inputs) != 2 or any(v is None or v.const_value is None for v in node.inputs):
+        return False
+    try:
+        data, target = node.inputs[0].const_value.shape, node.inputs[1].const_value.numpy()
+        size = math.prod(int(d) for d in np.broadcast_shapes(tuple(data), tuple(int(t) for t in target.reshape(-1))))
+    except (ValueError, TypeError):
+        return False
+    return size <= FOLD_LIMIT
 
 
 _SHAPE_MAKERS = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "RandomNormal",
@@ -101,4 +117,5 @@ def clean(proto: onnx.ModelProto, folder: str | None = None, source: str = "the 
         common.RemoveUnusedNodesPass()(model)
     with _stage(source, "shape inference"):
         common.ShapeInferencePass(strict_mode=False, data_prop=True)(model)
+        resolve_batch_shapes(model)
     return model

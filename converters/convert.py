@@ -10,6 +10,8 @@ from typing import Any, Callable
 from talon import ir
 from talon.ir import Graph
 
+from talon.errors import require
+
 from .errors import ConversionError
 from .ir_to_onnx import ir_to_onnx, save_onnx
 from .nir import nir_to_ir, save_nir
@@ -32,10 +34,11 @@ def _write_onnx(graph: Graph, path: Path, opset: int | None = None) -> None:
 
 FORMATS: dict[str, Format] = {
     ".onnx": Format(onnx_to_ir, _write_onnx,
-                    read_options=("spiking", "weight_bits", "accumulator_bits", "spike_mode"), write_options=("opset",)),
+                    read_options=("spiking", "weight_bits", "accumulator_bits", "spike_mode", "host_fallback"),
+                    write_options=("opset",)),
     ".t1c": Format(lambda path: ir.read(path), lambda graph, path: ir.write(path, graph)),
-    ".nir": Format(nir_to_ir, lambda graph, path, dt=None: save_nir(graph, path, dt=dt),
-                   read_options=("dt", "strict", "exact_threshold"), write_options=("dt",)),
+    ".nir": Format(nir_to_ir, lambda graph, path, dt=None, strict=False: save_nir(graph, path, dt=dt, strict=strict),
+                   read_options=("dt", "strict", "exact_threshold"), write_options=("dt", "strict")),
 }
 
 
@@ -50,8 +53,10 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, **options: Any) -> G
     """Read `src` and write `dst`, each in the format its extension names; returns the IR graph in between.
 
     Each option goes to the side that takes it (see FORMATS): .onnx reading takes spiking, weight_bits,
-    accumulator_bits, spike_mode; .onnx writing opset; .nir dt (both ways), strict and exact_threshold.
+    accumulator_bits, spike_mode, host_fallback; .onnx writing opset; .nir dt (both ways), strict and exact_threshold.
     Options neither side takes are refused, and None values are left to the defaults."""
+    require(src, (str, os.PathLike), "convert: src", ConversionError)
+    require(dst, (str, os.PathLike), "convert: dst", ConversionError)
     src, dst = Path(src), Path(dst)
     source, target = _format(src, "source"), _format(dst, "destination")
     options = {k: v for k, v in options.items() if v is not None}

@@ -1,51 +1,13 @@
-"""Errors raised by the converters: a model that cannot be read, and every unsupported node at once."""
+"""The converters' errors and warnings, re-exported from the one hierarchy in :mod:`talon.errors`."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Sequence
-
-from talon.ir.errors import TalonError
-
-
-class ApproximationWarning(UserWarning):
-    """A node was converted with a small, stated numeric change (e.g. x / c imported as x * (1/c))."""
-
-
-class ConversionError(TalonError, ValueError):
-    """A model cannot be converted (unreadable file, dynamic feature shapes, unknown extension)."""
-
-
-@dataclass(frozen=True)
-class UnsupportedNode:
-    """One ONNX node the importer cannot map: where it is and why."""
-
-    op_type: str
-    name: str
-    domain: str
-    opset: int
-    reason: str
-
-    def describe(self) -> str:
-        """One line naming the op, the node, its opset and the reason."""
-        op = f"{self.domain}::{self.op_type}" if self.domain not in ("", "ai.onnx") else self.op_type
-        return f"{op} (node {self.name!r}, opset {self.opset}): {self.reason}"
-
-
-HINT = (
-    "Hint: TALON IR maps standard layers (Gemm/MatMul+Add with constant weights, Conv, BatchNormalization, "
-    "pooling, activations, Flatten/Reshape to flat, Concat, Split, Add/Sum of activations, Resize) and the "
-    "talon domain ops. Replace the listed operations by supported layers, fold computed constants before "
-    "export, or for a custom torch module pass custom_map to bridge.to_ir."
+from talon.errors import (
+    EXPORT_HINT,
+    HINT,
+    ApproximationWarning,
+    ConversionError,
+    UnsupportedNode,
+    UnsupportedOperatorError,
 )
 
-
-class UnsupportedOperatorError(ConversionError):
-    """Every ONNX node that has no TALON IR equivalent, listed together with a hint."""
-
-    def __init__(self, nodes: Sequence[UnsupportedNode], hint: str = HINT):
-        self.nodes = list(nodes)
-        self.hint = hint
-        lines = [f"{len(self.nodes)} ONNX node(s) cannot be converted to TALON IR:"]
-        lines += [f"  - {n.describe()}" for n in self.nodes]
-        super().__init__("\n".join([*lines, hint]))
+__all__ = ["EXPORT_HINT", "HINT", "ApproximationWarning", "ConversionError", "UnsupportedNode",
+           "UnsupportedOperatorError"]

@@ -19,7 +19,9 @@ from onnx_ops import DEFAULT_OPSET, DOMAIN, VERSION, attach_functions
 from talon.ir import Graph, GraphError
 from talon.ir._atomic import atomic_file, remove_unless_held
 
-from .errors import UnsupportedOperatorError
+from talon.errors import require
+
+from .errors import EXPORT_HINT, ConversionError, UnsupportedNode, UnsupportedOperatorError
 from .export import EmitContext, emitter_for, jsonvalue
 
 FORMAT_VERSION = "1"
@@ -34,14 +36,16 @@ TENSOR_DATA_FIELDS = {"raw_data", "float_data", "int32_data", "int64_data", "dou
 
 def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """An ONNX model computing one timestep of `graph`; stateful nodes' membranes are inputs and outputs."""
+    require(graph, Graph, "ir_to_onnx: graph", ConversionError)
     opset = DEFAULT_OPSET if opset is None else opset
     if opset < MIN_OPSET:
-        raise ValueError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
+        raise ConversionError(f"opset {opset} is too old: ir_to_onnx needs opset >= {MIN_OPSET}")
     if graph.is_cyclic:
         raise GraphError(f"ONNX graphs are acyclic; this graph has cycles closed by {graph.back_edges()}")
-    missing = sorted({type(n).__name__ for n in graph.nodes.values() if emitter_for(n) is None})
+    missing = [UnsupportedNode(type(n).__name__, name, "", opset, "no ONNX exporter is registered for this IR primitive")
+               for name, n in graph.nodes.items() if emitter_for(n) is None]
     if missing:
-        raise UnsupportedOperatorError(f"no ONNX emitter for IR primitive(s) {missing}")
+        raise UnsupportedOperatorError(missing, EXPORT_HINT, "IR node(s) cannot be exported to ONNX")
     ctx = EmitContext(graph, opset)
     for name in graph.topological_order():
         node = graph.nodes[name]
@@ -51,7 +55,9 @@ def ir_to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     )
     model = h.make_model(
         onnx_graph,
-        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(DOMAIN, VERSION)],
+        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(DOMAIN, VERSION),
+                       *(h.make_opsetid(d, v) for d, v in ctx.domains.items() if d != DOMAIN)],
+        functions=ctx.functions,
         producer_name="talon",
         ir_version=10,
     )

@@ -9,29 +9,32 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
 import onnx_ir as ir
 
-import onnx_ops  # noqa: F401  (registers the talon schemas so that shape inference knows the talon ops)
+import onnx_ops  # the talon op specs (their schemas are registered, so shape inference knows the talon ops)
 from onnx_ops.guard import read_consistently
 from talon.ir import Graph, GraphError, Input, Output, Skip
 from talon.ir._files import require_regular_file
+from talon.ir.established import with_required_fields
 from talon.ir.primitives import Node
 from talon.ir.primitives.base import MAX_NUMEL
 
 from .cleanup import clean, upgrade_opset
 from .errors import ConversionError, UnsupportedNode, UnsupportedOperatorError
+from .host_region import convert_with_fallback
 from .safety import check_model
 from .importers import Alias, Emit, Fusion, NodeContext, Options, Unsupported, fusion_matchers, lookup
-from .importers.context import constant, dims
-from .importers.naming import Namer, sanitize
+from .importers.context import UnknownShape, constant, dims
+from .importers.naming import Namer, sanitize, scope_of
 from .importers.registry import Importer, canonical_domain
 from .importers.restore import is_talon_export, restore
 
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
+ONNX_NAMES = "onnx.names"  # graph metadata: {"inputs": {IR Input: ONNX graph input}, "outputs": {IR Output: ONNX output}}
 SourceRef = tuple[str, int]  # (IR node name, output index)
 
 
@@ -43,7 +46,7 @@ def load_model(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx
         check_model(model_or_path, None, _native)
         return model_or_path, None
     if not isinstance(model_or_path, (str, os.PathLike)):
-        raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
+        raise ConversionError(f"expected an onnx.ModelProto or a path, got {type(model_or_path).__name__}")
     path = os.fspath(model_or_path)
     require_regular_file(path, lambda why: ConversionError(f"{path}: {why}"))
     try:
@@ -73,10 +76,14 @@ def onnx_to_ir(
     spike_mode: str = "binary",
     *,
     custom_nodes: Mapping[str, Node] | None = None,
+    host_fallback: bool = False,
 ) -> Graph:
     """Convert an ONNX model (or file) to a TALON IR graph; dense layers become SpikingAffine with spiking=True.
 
-    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent.
+    Raises UnsupportedOperatorError listing every node without an exact TALON IR equivalent, unless
+    `host_fallback`: then each maximal connected region of such nodes becomes one HostRegion node (an ONNX
+    subgraph run by onnxruntime), and graph.metadata["conversion_report"] says how much is TALON-native
+    (converters.coverage.ConversionReport.from_metadata reads it).
     """
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
 
@@ -86,7 +93,10 @@ def onnx_to_ir(
             return restore(proto, folder)
         source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
         _strict_shapes(proto, source)
-        return _Builder(clean(proto, folder, source), options).build()
+        model = clean(proto, folder, source)
+        if host_fallback:
+            return convert_with_fallback(model, options, _Builder)
+        return _Builder(model, options).build()
 
     return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
 
@@ -124,6 +134,11 @@ def _strict_shapes(proto: onnx.ModelProto, source: str) -> None:
         pass
 
 
+def outputs_of(nodes: Sequence[ir.Node]) -> list[ir.Value]:
+    """Every output value of the given nodes."""
+    return [v for n in nodes for v in n.outputs if v is not None]
+
+
 class _Builder:
     """Walks the cleaned graph once, in its topological order, and collects IR nodes and edges."""
 
@@ -136,18 +151,24 @@ class _Builder:
         self.sources: dict[ir.Value, SourceRef] = {}
         self.raw_edges: list[tuple[str, int, str]] = []
         self.unsupported: list[UnsupportedNode] = []
+        self.refused: list[ir.Node] = []  # the nodes behind `unsupported` (host_fallback makes regions of them)
+        self.lenient = False  # host fallback: an importer's unexpected exception refuses the node instead
         self.output_counts: dict[str, int] = {}  # multi-output IR nodes
+        self.onnx_names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}  # IR node -> ONNX value name
+        self._data_memo: dict[ir.Value, bool] = {}
+        self.refused_values: set[ir.Value] = set()  # outputs of refused nodes and of the nodes they starve
 
     # -- the walk ---------------------------------------------------------------------------------
     def build(self) -> Graph:
-        fusions = self._fusions()
-        needed = self._needed(fusions)
+        fusions = self.fusions = self._fusions()
+        needed = self.needed = self._needed(fusions)
         inputs = self._inputs(needed)
+        last = self._last_members(fusions)
         for node in self.graph:
-            if node not in needed:
-                continue
             fused = fusions.get(node)
-            if fused is not None and fused.output.producer() is not node:
+            if fused is None and node not in needed:
+                continue
+            if fused is not None and (last[id(fused)] is not node or not any(m in needed for m in fused.members)):
                 continue
             self._convert(node, fused)
         if self.unsupported:
@@ -155,7 +176,8 @@ class _Builder:
         outputs = self._outputs(inputs)
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
-        return _checked(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges))
+        return _checked(with_required_fields(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
+                                                   metadata={ONNX_NAMES: self.onnx_names})))
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)
@@ -171,6 +193,14 @@ class _Builder:
                     break
         return found
 
+    def _last_members(self, fusions: Mapping[ir.Node, Fusion]) -> dict[int, ir.Node]:
+        """For each fusion (by id), its member that comes last in graph order: it is converted there."""
+        last: dict[int, ir.Node] = {}
+        for node in self.graph:
+            if node in fusions:
+                last[id(fusions[node])] = node
+        return last
+
     def _needed(self, fusions: Mapping[ir.Node, Fusion]) -> set[ir.Node]:
         """Nodes that carry activations to the graph outputs (shape computations are left out)."""
         needed: set[ir.Node] = set()
@@ -181,12 +211,33 @@ class _Builder:
                 continue
             needed.add(node)
             fused = fusions.get(node)
-            if fused is not None:
-                values = [fused.input, *(v for m in fused.members for v in m.inputs)]
-            else:
-                values = self._data_values(node, self._importer(node))
-            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None and constant(v) is None)
+            values = [fused.input, *(v for m in fused.members for v in m.inputs)] if fused is not None else node.inputs
+            stack.extend(v.producer() for v in values if v is not None and v.producer() is not None
+                         and constant(v) is None and self._carries_data(v))
         return needed
+
+    def _carries_data(self, value: ir.Value) -> bool:
+        """True when the value depends on the values of a graph input, not only on shapes and constants (shape
+        arithmetic, which importers read through shape_elements, is never converted or reported)."""
+        memo = self._data_memo
+        stack = [value]
+        while stack:
+            v = stack[-1]
+            if v in memo:
+                stack.pop()
+                continue
+            producer = v.producer()
+            if producer is None or constant(v) is not None or producer.op_type in ("Shape", "Size"):
+                memo[v] = producer is None and constant(v) is None  # graph inputs carry data
+                stack.pop()
+                continue
+            pending = [u for u in producer.inputs if u is not None and u not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[v] = any(memo[u] for u in producer.inputs if u is not None)
+            stack.pop()
+        return memo[value]
 
     @staticmethod
     def _data_values(node: ir.Node, found: Importer | None) -> list[ir.Value]:
@@ -214,6 +265,7 @@ class _Builder:
             if not shape or any(d is None for d in shape[1:]):
                 raise ConversionError(f"graph input {value.name!r} needs a batch dim and static feature dims, got {shape}")
             result[name] = Input(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["inputs"][name] = value.name
             self.sources[value] = (name, 0)
         return result
 
@@ -232,7 +284,7 @@ class _Builder:
         ctx = self._context(node if fused is None else fused.members[0])
         try:
             if fused is not None:
-                result, inputs, outputs = fused.build(), [fused.input], [fused.output]
+                result, inputs, outputs = fused.build(), [fused.input], fused.outputs or [fused.output]
             else:
                 found = self._importer(node)
                 if found is None:
@@ -241,15 +293,28 @@ class _Builder:
                 inputs = self._data_values(node, found)
                 outputs = list(node.outputs)
         except Unsupported as exc:
-            self._refuse(node, exc.reason)
+            members = [node] if fused is None else fused.members
+            upstream = any(v in self.refused_values for m in members for v in m.inputs)
+            self._refuse(node if fused is None else fused.members[0], exc.reason,
+                         knock_on=upstream and isinstance(exc, UnknownShape), outputs=outputs_of(members))
             return
         except ValueError as exc:  # a primitive refused the values it was given (PrimitiveError)
-            self._refuse(node, str(exc))
+            self._refuse(node, str(exc), outputs=outputs_of([node] if fused is None else fused.members))
+            return
+        except Exception as exc:  # an importer's own failure: with host fallback the node runs on the host
+            if not self.lenient:
+                raise
+            self._refuse(node, f"the importer failed: {type(exc).__name__}: {exc}")
             return
         missing = [v.name for v in inputs if v not in self.sources]
+        if any(v not in self.sources and v.producer() not in self.needed for v in inputs):
+            self._refuse(node, f"inputs {missing} are computed from constants and shapes only (such as a class "
+                               "token expanded to the batch), which no TALON node carries")
+            return
         if missing:
             if self.unsupported:
-                return  # an upstream node was refused; it is already reported
+                self.refused_values.update(outputs)  # an upstream node was refused; it is already reported
+                return
             raise ConversionError(f"node {node.name!r} ({node.op_type}): inputs {missing} come from no converted node")
         if isinstance(result, Alias):
             self.sources[outputs[0]] = self.sources[node.inputs[result.index]]
@@ -265,9 +330,17 @@ class _Builder:
             return f"{node.op_type} is supported at other opsets, not at opset {opset}"
         return "no TALON IR primitive corresponds to this operator"
 
-    def _refuse(self, node: ir.Node, reason: str) -> None:
+    def _refuse(self, node: ir.Node, reason: str, knock_on: bool = False, outputs: Sequence[ir.Value] = ()) -> None:
+        """Record a refusal (reported unless it is only the knock-on of an upstream one; host fallback takes both);
+        its outputs count as refused."""
+        self.refused_values.update(v for v in outputs if v is not None)
+        self.refused.append(node)
+        if knock_on:
+            return
         domain = canonical_domain(node.domain)
-        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1), reason))
+        scope = scope_of(node)
+        self.unsupported.append(UnsupportedNode(node.op_type, node.name or "", domain, self.opsets.get(domain, 1),
+                                                reason, module=scope[-1] if scope and scope[-1] else None))
 
     def _emit(self, naming: ir.Node, emit: Emit, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
         main = next((n for s, n in emit.nodes if s == ""), emit.nodes[-1][1])
@@ -303,13 +376,17 @@ class _Builder:
                 shapes = shapes or self._ir_shapes(inputs)
                 shape = (None, *shapes[self.sources[value][0]])
             result[name] = Output(shape=np.array(shape[1:], dtype=np.int64))
+            self.onnx_names["outputs"][name] = value.name
             self.raw_edges.append((*self.sources[value], name))
         return result
 
     def _is_state(self, value: ir.Value) -> bool:
+        """True for a next-state output of a stateful talon node (its op spec declares the state items)."""
         producer = value.producer()
-        return producer is not None and value.index() > 0 and canonical_domain(producer.domain) == "talon" \
-            and producer.op_type in ("LIF", "IF")
+        if producer is None or canonical_domain(producer.domain) != onnx_ops.DOMAIN:
+            return False
+        spec = onnx_ops.op_spec(producer.op_type)
+        return spec is not None and 0 < value.index() <= len(spec.state)
 
     def _ir_shapes(self, inputs: dict[str, Node]) -> dict:
         """IR shapes of the converted nodes, for outputs whose ONNX shape inference left unknown."""

@@ -1,16 +1,9 @@
-"""The documented exceptions of onnx_ops: every one is a ValueError (onnx_ops does not depend on talon.ir)."""
+"""onnx_ops' errors, re-exported from the one dependency-free hierarchy in :mod:`talon.errors`.
 
-from __future__ import annotations
+OrtModelError, OrtInputError and OrtStateError are talon.errors.ModelError, InputError and StateError: the
+torch and onnxruntime executors raise the same types.
+"""
 
+from talon.errors import ModelError, OpSpecError, OrtInputError, OrtModelError, OrtStateError
 
-class OrtModelError(ValueError):
-    """An ONNX model onnx_ops cannot load, complete or run (not a model, an invalid graph, an unknown talon op,
-    refused external data, an input it cannot feed); names the file or model and what is wrong."""
-
-
-class OrtInputError(ValueError):
-    """A missing, unknown or wrongly shaped input given to an OrtExecutor; names the input and expected shape."""
-
-
-class OrtStateError(ValueError):
-    """An unknown state key or a wrongly shaped state item; names the node and the expected shape."""
+__all__ = ["ModelError", "OrtModelError", "OrtInputError", "OrtStateError", "OpSpecError"]

@@ -23,6 +23,8 @@ from google.protobuf.message import DecodeError
 from onnx import helper as h
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from talon.errors import require
+
 from .errors import OrtInputError, OrtModelError, OrtStateError
 from . import guard
 from .functions import attach_functions
@@ -91,6 +93,7 @@ def _load(model_or_path: onnx.ModelProto | str | os.PathLike) -> tuple[onnx.Mode
     if isinstance(model_or_path, onnx.ModelProto):
         model, folder, label = copy.deepcopy(model_or_path), None, f"model {model_or_path.graph.name!r}"
     else:
+        require(model_or_path, (str, os.PathLike), "OrtExecutor: model_or_path", OrtModelError)
         path = os.fspath(model_or_path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no ONNX file at {path!r}")
@@ -146,6 +149,12 @@ class OrtExecutor:
         self.session = self._session(self.model)
         self._seq_session: ort.InferenceSession | None = None
         self._zeros: dict[tuple[str, int], np.ndarray] = {}
+        # input feature shapes the fast step path accepts (an input of fixed feature dims)
+        dims = self._specs[self.input_names[0]][1][1:]
+        self._accepted = {tuple(dims)} if len(self.input_names) == 1 and None not in dims else set()
+        # per stateful node, the indices of its state outputs after the data outputs
+        index = {name: i for i, name in enumerate(self._state_out)}
+        self._state_slots = [(node, [index[o] for _, o in items]) for node, items in self.state_nodes.items()]
 
     def _session(self, model: onnx.ModelProto) -> ort.InferenceSession:
         opts = ort.SessionOptions()
@@ -257,12 +266,52 @@ class OrtExecutor:
     # -- running -----------------------------------------------------------------------------
     def __call__(self, x: Any, state: Mapping | None = None):
         """One timestep: `out` (or `out, state` with return_state=True)."""
-        feeds = self._inputs(x)
-        batch = next(iter(feeds.values())).shape[0]
-        feeds.update(self._state_feeds(state, batch))
-        with _ort_errors(self._label, "to run"):
-            values = dict(zip(self._fetch, self.session.run(self._fetch, feeds)))
-        return self._result(values, self.output_names, self._new_state(values))
+        feeds = self._fast_feeds(x, state)
+        if feeds is None:
+            feeds = self._inputs(x)
+            batch = next(iter(feeds.values())).shape[0]
+            feeds.update(self._state_feeds(state, batch))
+        try:
+            outs = self.session.run(self._fetch, feeds)
+        except _ORT_ERRORS:
+            with _ort_errors(self._label, "to run"):
+                raise
+        n = len(self.output_names)
+        out = outs[0] if n == 1 else dict(zip(self.output_names, outs))
+        if not self.return_state:
+            return out
+        return out, {node: tuple(outs[n + i] for i in items) for node, items in self._state_slots}
+
+    def _fast_feeds(self, x: Any, state: Mapping | None) -> dict[str, np.ndarray] | None:
+        """The feeds of the common step call, checked cheaply: one input array of the model's dtype and a
+        shape accepted before, and no state or the state dict a previous call returned (every node, numpy
+        arrays of the right dtype and shape); None for anything else, which the full checks handle."""
+        if type(x) is not np.ndarray or len(self.input_names) != 1 or x.shape[1:] not in self._accepted:
+            return None
+        dtype = self._specs[self.input_names[0]][0]
+        if x.dtype != dtype or not x.flags.c_contiguous:
+            return None
+        batch = x.shape[0]
+        feeds = {self.input_names[0]: x}
+        if not state:
+            for name in self._state_in:
+                feeds[name] = self._zero(name, batch)
+            return feeds
+        if type(state) is not dict or len(state) != len(self.state_nodes):
+            return None
+        for node, items in self.state_nodes.items():
+            value = state.get(node)
+            if type(value) is not tuple or len(value) != len(items):
+                return None
+            for (name, _), arr in zip(items, value):
+                if type(arr) is not np.ndarray or arr.dtype != dtype or arr.shape != self._state_shape(name, batch):
+                    return None
+                feeds[name] = arr
+        return feeds
+
+    def _state_shape(self, name: str, batch: int) -> tuple:
+        """The shape of state input `name` at this batch size (that of its rest value)."""
+        return self._zero(name, batch).shape
 
     def run_sequence(self, xs: Any, state: Mapping | None = None):
         """T timesteps (leading axis of xs) in one session.run; outputs stacked as [T, batch, ...]."""
@@ -279,41 +328,15 @@ class OrtExecutor:
         return self._result(values, self.output_names, self._new_state(values))
 
     def sequence_model(self) -> onnx.ModelProto:
-        """The step model wrapped in a Scan over time: inputs seq.<x> [T, batch, ...] and seq.<state in>,
-        outputs seq.<y> [T, batch, ...] and seq.<state out> (the final membranes)."""
-        step = self.model.graph
-        state_in, state_out = self._state_in, self._state_out
-        by_name = {v.name: v for v in [*step.input, *step.output]}
-        body = h.make_graph(
-            list(step.node),
-            "step",
-            [by_name[n] for n in state_in + self.input_names],
-            [by_name[n] for n in state_out + self.output_names],
-            value_info=list(step.value_info),
-        )
+        """The step model run over time: inputs seq.<x> [T, batch, ...] and seq.<state in>, outputs seq.<y>
+        [T, batch, ...] and seq.<state out> (the final state).
 
-        def outer(name: str, timed: bool) -> onnx.ValueInfoProto:
-            vi = by_name[name]
-            dims = [d.dim_value or d.dim_param or None for d in vi.type.tensor_type.shape.dim]
-            return h.make_tensor_value_info(
-                SEQ_PREFIX + name, vi.type.tensor_type.elem_type, (["T"] if timed else []) + dims
-            )
-
-        scan = h.make_node(
-            "Scan",
-            [SEQ_PREFIX + n for n in state_in + self.input_names],
-            [SEQ_PREFIX + n for n in state_out + self.output_names],
-            name="time_scan",
-            body=body,
-            num_scan_inputs=len(self.input_names),
-        )
-        graph = h.make_graph(
-            [scan],
-            f"{step.name}_sequence",
-            [outer(n, False) for n in state_in] + [outer(n, True) for n in self.input_names],
-            [outer(n, False) for n in state_out] + [outer(n, True) for n in self.output_names],
-            list(step.initializer),
-        )
+        Layer by layer where each stateful node is one ONNX node (as ir_to_onnx writes them): the stateless
+        nodes run once on [T*batch, ...] and each stateful node in a Scan of its own over [T, batch, ...]. Any
+        other model runs its whole step in one Scan."""
+        graph = _layered(self.model.graph, self.input_names, self.output_names, self.state_nodes)
+        if graph is None:
+            graph = _one_scan(self.model.graph, self.input_names, self.output_names, self._state_in, self._state_out)
         model = copy.deepcopy(self.model)
         model.graph.CopyFrom(graph)
         return model
@@ -323,3 +346,98 @@ class OrtExecutor:
             f"OrtExecutor(inputs={self.input_names}, outputs={self.output_names}, "
             f"stateful={list(self.state_nodes)}, return_state={self.return_state})"
         )
+
+
+def _outer(by_name: Mapping[str, onnx.ValueInfoProto], name: str, timed: bool) -> onnx.ValueInfoProto:
+    """The sequence model's graph input or output for step input or output `name` ([T, ...] when timed)."""
+    vi = by_name[name]
+    dims = [d.dim_value or d.dim_param or None for d in vi.type.tensor_type.shape.dim]
+    return h.make_tensor_value_info(SEQ_PREFIX + name, vi.type.tensor_type.elem_type, (["T"] if timed else []) + dims)
+
+
+def _one_scan(step: onnx.GraphProto, inputs: list[str], outputs: list[str], state_in: list[str],
+              state_out: list[str]) -> onnx.GraphProto:
+    """The whole step as the body of one Scan over time."""
+    by_name = {v.name: v for v in [*step.input, *step.output]}
+    body = h.make_graph(list(step.node), "step", [by_name[n] for n in state_in + inputs],
+                        [by_name[n] for n in state_out + outputs], value_info=list(step.value_info))
+    scan = h.make_node("Scan", [SEQ_PREFIX + n for n in state_in + inputs], [SEQ_PREFIX + n for n in state_out + outputs],
+                       name="time_scan", body=body, num_scan_inputs=len(inputs))
+    return h.make_graph([scan], f"{step.name}_sequence",
+                        [_outer(by_name, n, False) for n in state_in] + [_outer(by_name, n, True) for n in inputs],
+                        [_outer(by_name, n, False) for n in state_out] + [_outer(by_name, n, True) for n in outputs],
+                        list(step.initializer))
+
+
+def _layered(step: onnx.GraphProto, inputs: list[str], outputs: list[str],
+             state_nodes: Mapping[str, list[tuple[str, str]]]) -> onnx.GraphProto | None:
+    """The step with its stateless nodes over [T*batch, ...] and a Scan per stateful node, or None when a
+    state input is not read by exactly the one node that writes the matching state outputs."""
+    by_name = {v.name: v for v in [*step.input, *step.output]}
+    owner: dict[int, list[tuple[str, str]]] = {}
+    for items in state_nodes.values():
+        readers = {k for k, node in enumerate(step.node) for i, _ in items if i in node.input}
+        if len(readers) != 1:
+            return None
+        k = readers.pop()
+        if not all(o in step.node[k].output for _, o in items) or k in owner:
+            return None
+        owner[k] = items
+    timed = set(inputs)
+    first = SEQ_PREFIX + inputs[0]
+    nodes = [h.make_node("Shape", [first], ["seq.TB"], start=0, end=2)]
+    minus_one = h.make_tensor("seq.minus_one", onnx.TensorProto.INT64, [1], [-1])
+    made: set[str] = set()
+
+    def flat(src: str, dst: str) -> None:  # [T, batch, ...] -> [T*batch, ...]
+        nodes.append(h.make_node("Shape", [src], [f"{dst}.seq_rest"], start=2))
+        nodes.append(h.make_node("Concat", ["seq.minus_one", f"{dst}.seq_rest"], [f"{dst}.seq_shape"], axis=0))
+        nodes.append(h.make_node("Reshape", [src, f"{dst}.seq_shape"], [dst]))
+
+    def timed_shape(src: str, dst: str) -> None:  # [T*batch, ...] -> [T, batch, ...]
+        if dst in made:  # a tensor read by several neurons
+            return
+        made.add(dst)
+        nodes.append(h.make_node("Shape", [src], [f"{dst}.seq_rest"], start=1))
+        nodes.append(h.make_node("Concat", ["seq.TB", f"{dst}.seq_rest"], [f"{dst}.seq_shape"], axis=0))
+        nodes.append(h.make_node("Reshape", [src, f"{dst}.seq_shape"], [dst]))
+
+    for name in inputs:
+        flat(SEQ_PREFIX + name, name)
+    for k, node in enumerate(step.node):
+        if not any(i in timed for i in node.input):
+            nodes.append(node)
+            continue
+        timed.update(node.output)
+        if k not in owner:
+            nodes.append(node)
+            continue
+        items = owner[k]
+        ins, outs = [i for i, _ in items], [o for _, o in items]
+        xs = [i for i in node.input if i in timed]
+        ys = [o for o in node.output if o not in outs]
+        rename = {n: f"{node.name or k}.scan.{n}" for n in [*ins, *outs, *xs, *ys]}
+        inner = copy.deepcopy(node)
+        inner.input[:] = [rename.get(i, i) for i in node.input]
+        inner.output[:] = [rename.get(o, o) for o in node.output]
+        elem = by_name[ins[0]].type.tensor_type.elem_type
+        body = h.make_graph([inner], f"{node.name or k}_scan",
+                            [h.make_tensor_value_info(rename[n], elem, None) for n in ins + xs],
+                            [h.make_tensor_value_info(rename[n], elem, None) for n in outs + ys])
+        for x in xs:
+            timed_shape(x, f"{x}.seq_in")
+        nodes.append(h.make_node("Scan", [SEQ_PREFIX + i for i in ins] + [f"{x}.seq_in" for x in xs],
+                                 [SEQ_PREFIX + o for o in outs] + [f"{y}.seq_out" for y in ys],
+                                 name=f"{node.name or k}.time_scan", body=body, num_scan_inputs=len(xs)))
+        for y in ys:
+            flat(f"{y}.seq_out", y)
+    if not all(o in timed for o in outputs):
+        return None
+    for name in outputs:
+        timed_shape(name, SEQ_PREFIX + name)
+    state_in = [i for items in owner.values() for i, _ in items]
+    state_out = [o for items in owner.values() for _, o in items]
+    return h.make_graph(nodes, f"{step.name}_sequence",
+                        [_outer(by_name, n, False) for n in state_in] + [_outer(by_name, n, True) for n in inputs],
+                        [_outer(by_name, n, False) for n in state_out] + [_outer(by_name, n, True) for n in outputs],
+                        [*step.initializer, minus_one])

@@ -1,5 +1,8 @@
-"""`torch.ops.talon.*` custom ops (computed by onnx_ops.neuron_kernels) and their ONNX export translations.
+"""`torch.ops.talon.*` custom ops and their ONNX export translations, derived from the op specs' torch kernels.
 
+Every spec with a `kernel` gets ``torch.ops.talon.<torch_name>(inputs..., attributes...)``: the ONNX inputs as
+tensors, then the ONNX attributes with their defaults. Its fake (meta) implementation runs the kernel on fake
+tensors, and its backward differentiates the kernel at the saved inputs (the spike's surrogate gradient).
 ``torch.onnx.export(model, args, dynamo=True, custom_translation_table=custom_translation_table(),
 optimize=False)`` emits talon nodes for them; :func:`export` does that, folds constants only (the default
 ``optimize=True`` also deduplicates equal-valued initializers, merging parameters), so parameters stay
@@ -8,181 +11,158 @@ named initializers, and attaches the function bodies.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Sequence
 
 import onnx
-import torch
 import onnx_ir
+import torch
+from onnxscript import evaluator as _evaluator
 from onnxscript import opset18 as _onnx_std
 from onnxscript import optimizer as _optimizer
-from onnxscript import evaluator as _evaluator
 from onnxscript import values as _osv
 
-from . import neuron_kernels as nk
-from . import nir_torch_ops
+from .errors import OpSpecError
 from .functions import attach_functions
-from .schemas import DOMAIN, SCHEMAS, VERSION
+from .schemas import SCHEMAS
+from .spec import DOMAIN, VERSION, Attr, OpSpec, on_register, op_spec, op_specs
 
-# -- custom ops ----------------------------------------------------------------------------------
+talon_opset = _osv.Opset(DOMAIN, VERSION)
 
-
-@torch.library.custom_op("talon::lif", mutates_args=())
-def lif(
-    x: torch.Tensor,
-    v: torch.Tensor,
-    tau: torch.Tensor,
-    r: torch.Tensor,
-    v_leak: torch.Tensor,
-    v_threshold: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LIF timestep: (spikes, v_next)."""
-    beta, one_minus_beta = nk.lif_coefficients(tau)
-    return nk.lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold)
+_TORCH_TYPE = {"int": "int", "ints": "int[]", "float": "float", "str": "str"}
+_PY_TYPE = {"int": int, "ints": Sequence[int], "float": float, "str": str}
+_OPS: dict[str, Any] = {}  # op name -> its torch custom op (CustomOpDef)
+_SCHEMAS: dict[str, str] = {}  # op name -> the torch schema it was defined with
 
 
-@torch.library.custom_op("talon::if_", mutates_args=())
-def if_(
-    x: torch.Tensor, v: torch.Tensor, r: torch.Tensor, v_threshold: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One IF timestep: (spikes, v_next)."""
-    return nk.if_step(x, v, r, v_threshold)
+def _torch_default(a: Attr) -> str:
+    if a.default is None:
+        return "=None" if not a.required else ""
+    if a.kind == "str":
+        return f'="{a.default}"'
+    return f"={list(a.default)}" if a.kind == "ints" else f"={a.default}"
 
 
-@torch.library.custom_op("talon::spiking_affine", mutates_args=())
-def spiking_affine(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor,
-    weight_bits: int = 8,
-    accumulator_bits: int = 16,
-    spike_mode: str = "binary",
-) -> torch.Tensor:
-    """x @ weight.T + bias (the quantisation settings are recorded for the hardware, not applied)."""
-    return torch.nn.functional.linear(x, weight, bias)
+def torch_schema(spec: OpSpec) -> str:
+    """The torch operator schema of a spec: tensors for its inputs, typed arguments for its attributes."""
+    args = [f"Tensor {n}" for n in spec.inputs]
+    for a in spec.attributes:
+        optional = "?" if a.default is None and not a.required else ""
+        args.append(f"{_TORCH_TYPE[a.kind]}{optional} {a.name}{_torch_default(a)}")
+    if spec.variadic:
+        result = "Tensor[]"
+    else:
+        result = "Tensor" if len(spec.outputs) == 1 else f"({', '.join(['Tensor'] * len(spec.outputs))})"
+    return f"({', '.join(args)}) -> {result}"
 
 
-@torch.library.custom_op("talon::channel_split", mutates_args=())
-def channel_split(x: torch.Tensor, split_sections: Sequence[int], dim: int = 1) -> list[torch.Tensor]:
-    """x split along `dim` into `split_sections` (contiguous copies)."""
-    return [t.clone() for t in torch.split(x, list(split_sections), dim=dim)]
+def _fresh(outputs, inputs: Sequence[Any]):
+    """The kernel's outputs with every alias (an input, an earlier output, a view) cloned: custom ops return new
+    tensors."""
+    single = isinstance(outputs, torch.Tensor)
+    seen = [t for t in inputs if isinstance(t, torch.Tensor)]
+    fresh = []
+    for t in [outputs] if single else outputs:
+        if t._base is not None or any(t is other for other in seen):
+            t = t.clone()
+        seen.append(t)
+        fresh.append(t)
+    if single:
+        return fresh[0]
+    return fresh if isinstance(outputs, list) else tuple(fresh)
 
 
-def _neuron_fake(x, v, *params):
-    shape = torch.broadcast_shapes(x.shape, v.shape)
-    return x.new_empty(shape), x.new_empty(shape)
+def _call(name: str) -> Callable:
+    """The op's implementation: the kernel of the spec registered now (a replaced spec takes effect at once)."""
+
+    def impl(*args, **kwargs):
+        return _fresh(op_spec(name).kernel(*args, **kwargs), args)
+
+    return impl
 
 
-lif.register_fake(_neuron_fake)
-if_.register_fake(_neuron_fake)
+def _save(ctx, inputs, output) -> None:
+    ctx.tensor_slots = [i for i, v in enumerate(inputs) if isinstance(v, torch.Tensor)]
+    ctx.others = [None if isinstance(v, torch.Tensor) else v for v in inputs]
+    ctx.save_for_backward(*(inputs[i] for i in ctx.tensor_slots))
 
 
-@spiking_affine.register_fake
-def _(x, weight, bias, weight_bits=8, accumulator_bits=16, spike_mode="binary"):
-    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+def _backward(name: str) -> Callable:
+    """A backward that differentiates the kernel (with its surrogate spike) at the saved inputs."""
 
-
-@channel_split.register_fake
-def _(x, split_sections, dim=1):
-    return [t.new_empty(t.shape) for t in torch.split(x, list(split_sections), dim=dim)]
-
-
-# -- autograd: surrogate gradients through the kernels ------------------------------------------
-
-
-def _tensor_context(ctx, inputs, output) -> None:
-    ctx.save_for_backward(*inputs)
-
-
-def _recompute_backward(step: Callable) -> Callable:
-    """A backward that differentiates `step` (the kernel, with its surrogate spike) at the saved inputs."""
-
-    def backward(ctx, grad_s, grad_v):
+    def backward(ctx, *grads):
+        if len(grads) == 1 and isinstance(grads[0], (list, tuple)):
+            grads = tuple(grads[0])  # a list-returning op hands its gradients as one list
+        args = list(ctx.others)
         saved = [t.detach().requires_grad_(t.dtype.is_floating_point) for t in ctx.saved_tensors]
+        for slot, t in zip(ctx.tensor_slots, saved):
+            args[slot] = t
         with torch.enable_grad():
-            s, v_next = step(*saved)
-            wanted = [t for t, need in zip(saved, ctx.needs_input_grad) if need]
-            grads = iter(torch.autograd.grad((s, v_next), wanted, (grad_s, grad_v), allow_unused=True))
-        return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
+            outs = op_spec(name).kernel(*args)
+            outs = [outs] if isinstance(outs, torch.Tensor) else list(outs)
+            pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+            wanted = [args[i] for i in ctx.tensor_slots if ctx.needs_input_grad[i]]
+            found = torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True) \
+                if pairs and wanted else [None] * len(wanted)
+        found = iter(found)
+        return tuple(next(found) if i in ctx.tensor_slots and ctx.needs_input_grad[i] else None
+                     for i in range(len(ctx.needs_input_grad)))
 
     return backward
 
 
-lif.register_autograd(_recompute_backward(lambda *a: lif_step_from_tau(*a)), setup_context=_tensor_context)
-if_.register_autograd(_recompute_backward(nk.if_step), setup_context=_tensor_context)
+def _translation(spec: OpSpec) -> Callable:
+    """The onnxscript function torch.onnx.export calls for the op: one talon node with the spec's attributes."""
+    name = spec.name
+
+    def translate(*args, **kwargs):
+        inputs, attrs = args[: len(spec.inputs)], dict(zip((a.name for a in spec.attributes), args[len(spec.inputs):]))
+        attrs = {k: v for k, v in {**attrs, **kwargs}.items() if v is not None}
+        if spec.variadic:
+            # The exporter's tracer gives a variadic-output op one output, so record the node with its output
+            # count directly; list outputs are sequences for the exporter, and folding turns
+            # SequenceAt(SequenceConstruct(...)) back into the plain values.
+            signature = onnx_ir.schemas.OpSignature.from_op_schema(SCHEMAS[name])
+            count = spec.count_outputs(spec.variant(attrs).attrs)
+            parts = _evaluator.default()._call_op(signature, dict(zip(spec.inputs, inputs)), attrs, count)
+            return _onnx_std.SequenceConstruct(*parts)
+        return getattr(talon_opset, name)(*inputs, **attrs, _outputs=len(spec.outputs))
+
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in spec.inputs]
+    annotations = {}
+    for a in spec.attributes:
+        params.append(inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=a.default,
+                                        annotation=_PY_TYPE[a.kind]))
+        annotations[a.name] = _PY_TYPE[a.kind]
+    translate.__signature__ = inspect.Signature(params)
+    translate.__annotations__ = annotations
+    translate.__name__ = f"talon_{spec.torch_name}"
+    return translate
 
 
-def lif_step_from_tau(x, v, tau, r, v_leak, v_threshold):
-    """nk.lif_step with the coefficients computed from tau (differentiable in tau)."""
-    beta, one_minus_beta = nk.lif_coefficients(tau)
-    return nk.lif_step(x, v, beta, one_minus_beta, r, v_leak, v_threshold)
+def _define(spec: OpSpec) -> None:
+    """Define the spec's torch custom op (once per name; a replaced spec keeps the op, with its new kernel)."""
+    if spec.kernel is None:
+        return
+    schema = torch_schema(spec)
+    if spec.name in _OPS:
+        if _SCHEMAS[spec.name] != schema:
+            raise OpSpecError(f"talon op {spec.name}: torch op talon::{spec.torch_name} is defined as "
+                              f"{_SCHEMAS[spec.name]}; a replacement cannot change it to {schema}")
+        return
+    op = torch.library.custom_op(f"talon::{spec.torch_name}", _call(spec.name), mutates_args=(), schema=schema)
+    op.register_fake(_call(spec.name))
+    op.register_autograd(_backward(spec.name), setup_context=_save)
+    _OPS[spec.name], _SCHEMAS[spec.name] = op, schema
 
 
-def _affine_backward(ctx, grad):
-    x, weight, _ = ctx.saved_tensors
-    grad_b = grad.reshape(-1, grad.shape[-1]).sum(0)
-    grad_w = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-    return grad @ weight, grad_w, grad_b, None, None, None
-
-
-def _affine_context(ctx, inputs, output) -> None:
-    ctx.save_for_backward(*inputs[:3])
-
-
-spiking_affine.register_autograd(_affine_backward, setup_context=_affine_context)
-
-
-def _split_backward(ctx, grads):
-    # torch.library expects one entry for x and one for the int-list argument here (measured with torch 2.13)
-    return torch.cat(list(grads), dim=ctx.dim), None
-
-
-def _split_context(ctx, inputs, output) -> None:
-    ctx.dim = inputs[2] if len(inputs) > 2 else 1
-
-
-channel_split.register_autograd(_split_backward, setup_context=_split_context)
-
-# -- ONNX export ---------------------------------------------------------------------------------
-
-talon_opset = _osv.Opset(DOMAIN, VERSION)
-
-
-def _lif_onnx(x, v, tau, r, v_leak, v_threshold):
-    return talon_opset.LIF(x, v, tau, r, v_leak, v_threshold, _outputs=2)
-
-
-def _if_onnx(x, v, r, v_threshold):
-    return talon_opset.IF(x, v, r, v_threshold, _outputs=2)
-
-
-def _spiking_affine_onnx(x, weight, bias, weight_bits: int = 8, accumulator_bits: int = 16, spike_mode: str = "binary"):
-    return talon_opset.SpikingAffine(
-        x, weight, bias, weight_bits=weight_bits, accumulator_bits=accumulator_bits, spike_mode=spike_mode
-    )
-
-
-def _channel_split_onnx(x, split_sections: Sequence[int], dim: int = 1):
-    # The exporter's tracer gives a variadic-output op one output, so record the node with its output
-    # count directly; list outputs are sequences for the exporter, and folding turns
-    # SequenceAt(SequenceConstruct(...)) back into the plain values.
-    signature = onnx_ir.schemas.OpSignature.from_op_schema(SCHEMAS["ChannelSplit"])
-    attrs = {"split_sections": list(split_sections), "axis": dim}
-    parts = _evaluator.default()._call_op(signature, {"X": x}, attrs, len(split_sections))
-    return _onnx_std.SequenceConstruct(*parts)
+on_register(_define)
 
 
 def custom_translation_table() -> dict[Any, Callable]:
     """{torch custom op: onnxscript translation} for torch.onnx.export(..., custom_translation_table=...)."""
-    from .nir_torch_ops import custom_translation_table as nir_table  # LI, Integrator, CubaLIF, Threshold, SumPool2d
-
     ops = torch.ops.talon
-    return {
-        ops.lif.default: _lif_onnx,
-        ops.if_.default: _if_onnx,
-        ops.spiking_affine.default: _spiking_affine_onnx,
-        ops.channel_split.default: _channel_split_onnx,
-        **nir_table(),
-    }
+    return {getattr(ops, s.torch_name).default: _translation(s) for s in op_specs() if s.name in _OPS}
 
 
 def export(model: torch.nn.Module, args: tuple, **kwargs: Any) -> onnx.ModelProto:
@@ -192,3 +172,9 @@ def export(model: torch.nn.Module, args: tuple, **kwargs: Any) -> onnx.ModelProt
     _optimizer.fold_constants(program.model)  # folding only: no initializer deduplication, no CSE
     onnx_ir.passes.common.RemoveUnusedNodesPass()(program.model)
     return attach_functions(program.model_proto)
+
+
+lif = torch.ops.talon.lif  # the built-in ops, by their names in this module too
+if_ = getattr(torch.ops.talon, "if_")
+spiking_affine = torch.ops.talon.spiking_affine
+channel_split = torch.ops.talon.channel_split

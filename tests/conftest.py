@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: paths to the shared docs and the established toolchain's fixture files."""
+"""Shared pytest fixtures: the repository root and the established toolchain's fixture files (tests/fixtures)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def fixture_manifest() -> list[dict]:
@@ -19,6 +18,5 @@ def fixture_manifest() -> list[dict]:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    if not FIXTURES.exists():
-        pytest.skip("../shared/fixtures is not present")
+    """The folder holding the established toolchain's .t1c files, their .npz traces and MANIFEST.json."""
     return FIXTURES

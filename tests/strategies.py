@@ -37,7 +37,7 @@ LAYER_TYPES = (
     "Affine", "SpikingAffine", "Conv1d", "Conv2d", "SepConv2d", "MaxPool2d", "AvgPool2d", "SumPool2d", "Upsample",
     "Flatten", "Pad", *SHAPE_PRESERVING,
 )
-BUILTIN_TYPES = (*LAYER_TYPES, "Input", "Output", "Skip", "ChannelSplit", "Concat")
+BUILTIN_TYPES = (*LAYER_TYPES, "Input", "Output", "Skip", "ChannelSplit", "Concat", "HostRegion")
 SKIP_TYPES = ("residual", "add", "concatenate", "concat", "passthrough", "identity")
 
 
@@ -278,8 +278,28 @@ def primitive_nodes(draw, types: Sequence[str] | None = None) -> ir.Node:
         return ir.ChannelSplit(split_sections=tuple(sections), dim=draw(st.sampled_from([1, 2, -1])))
     if type_name == "Concat":
         return ir.Concat(dim=draw(st.sampled_from([1, 2, -1])))
+    if type_name == "HostRegion":
+        return draw(host_regions())
     ranks, _ = BUILDERS[type_name]
     return draw(node_for_shape(type_name, draw(input_shapes(ranks))))
+
+
+@st.composite
+def host_regions(draw) -> ir.HostRegion:
+    """A HostRegion holding a one-op ONNX model (Relu, Neg or Abs) of a small input shape."""
+    import onnx
+    from onnx import helper as h
+
+    shape = draw(input_shapes())
+    op = draw(st.sampled_from(["Relu", "Neg", "Abs"]))
+    batch = draw(st.sampled_from([0, 1, 2]))
+    dims = [batch or "batch", *shape]
+    graph = h.make_graph([h.make_node(op, ["x"], ["y"])], "region", [h.make_tensor_value_info("x", 1, dims)],
+                         [h.make_tensor_value_info("y", 1, dims)])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+    text = "[" + ",".join(str(d) for d in shape) + "]"
+    return ir.HostRegion(model=np.frombuffer(model.SerializeToString(), np.uint8).copy(), in_shapes=f"[{text}]",
+                         out_shapes=f"[{text}]", batch=batch)
 
 
 def node_names() -> st.SearchStrategy[str]:

@@ -33,7 +33,7 @@ def run_script(name: str, cwd: Path, *args: str) -> str:
     """Run examples/<name> in `cwd`; it must exit 0. Returns its stdout."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=600)
+                            text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result.stdout
 
@@ -101,32 +101,34 @@ def test_bundled_model_is_what_the_script_makes(tmp_path):
 
 
 def test_bundled_model_computes_the_lif_dynamics():
-    """onnxruntime on the bundled file against a numpy re-implementation of the network (docs/neurons.md)."""
+    """onnxruntime on the bundled file against a float64 numpy re-implementation of the network
+    (docs/neurons.md): every spike equal. No membrane of the reference comes within `margin` of the threshold,
+    far more than float32 rounding, so a correct float32 network makes exactly the same decisions."""
     import torch
 
     from onnx_ops import OrtExecutor
 
+    margin = 1e-5  # float32 spacing at 0.3 is 3e-8: rounding cannot move a membrane this far
     model = onnx.load(BUNDLED)
-    arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    conv_w, conv_b = arrays["conv.weight"], arrays["conv.bias"]
-    fc_w, fc_b = arrays["fc.weight"], arrays["fc.bias"]
+    arrays = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in model.graph.initializer}
     xs = np.random.default_rng(3).random((6, 2, 1, 12, 12), dtype=np.float32)
     ys, _ = OrtExecutor(BUNDLED, return_state=True).run_sequence(xs)
+    closest = []
 
     def lif(v, x, tau, threshold):
-        beta = np.float32(1) - np.float32(1) / np.float32(tau)
-        v = beta * v + (np.float32(1) - beta) * x
-        s = (v >= np.float32(threshold)).astype(np.float32)
+        v = (1 - 1 / tau) * v + x / tau
+        closest.append(np.abs(v - threshold).min())
+        s = (v >= threshold).astype(np.float64)
         return s, v * (1 - s)
 
-    v1, v2, expected = np.zeros((2, 8, 12, 12), np.float32), np.zeros((2, 10), np.float32), []
+    v1, v2, expected = np.zeros((2, 8, 12, 12)), np.zeros((2, 10)), []
     for x in xs:
-        c = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(conv_w), torch.tensor(conv_b),
-                                       padding=1).numpy()
+        c = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64), torch.tensor(arrays["conv.weight"]),
+                                       torch.tensor(arrays["conv.bias"]), padding=1).numpy()
         s1, v1 = lif(v1, c, 4.0, 0.3)
         pooled = s1.reshape(2, 8, 6, 2, 6, 2).max(axis=(3, 5)).reshape(2, -1)
-        s2, v2 = lif(v2, pooled @ fc_w.T + fc_b, 5.0, 0.3)
+        s2, v2 = lif(v2, pooled @ arrays["fc.weight"].T + arrays["fc.bias"], 5.0, 0.3)
         expected.append(s2)
     expected = np.stack(expected)
-    assert expected.sum() > 0
-    assert np.mean(ys == expected) > 0.99  # float rounding may flip a spike sitting exactly on the threshold
+    assert min(closest) > margin and 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(ys, expected.astype(np.float32))

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from bridge_arrays import fresh_rng, rand  # noqa: F401  (fresh_rng: autouse fixture)
-from onnx_ops.neuron_kernels import lif_coefficients, lif_step
+import neuron_reference as reference
 from talon import bridge, ir
 
 
@@ -33,13 +33,10 @@ def hand_loop(weights: list[torch.Tensor], xs: torch.Tensor, taus1: list[float],
     """The chain by hand: (spikes [T, batch, 3], lif1 and lif2 membranes after the last step); lif1 uses
     taus1[t] at step t and its input current is multiplied by gain1."""
     w1, b1, w2, b2 = weights
-    ones8, ones3 = torch.ones(8), torch.ones(3)
     v1, v2, outs = torch.zeros(xs.shape[1], 8), torch.zeros(xs.shape[1], 3), []
     for x, tau1 in zip(xs, taus1):
-        s1, v1 = lif_step(gain1 * F.linear(x, w1, b1), v1, *lif_coefficients(torch.full((8,), tau1)), ones8, 0 * ones8,
-                          0.5 * ones8)
-        s2, v2 = lif_step(F.linear(s1, w2, b2), v2, *lif_coefficients(torch.full((3,), 2.0)), ones3,
-                          0 * ones3, 0.5 * ones3)
+        s1, v1 = reference.lif(gain1 * F.linear(x, w1, b1), v1, tau=tau1, v_threshold=0.5)
+        s2, v2 = reference.lif(F.linear(s1, w2, b2), v2, tau=2.0, v_threshold=0.5)
         outs.append(s2)
     return torch.stack(outs), v1, v2
 

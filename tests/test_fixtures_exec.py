@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES, fixture_manifest
+from conftest import fixture_manifest
 from talon import bridge, ir
 
-ENTRIES = fixture_manifest() if (FIXTURES / "MANIFEST.json").exists() else []
+ENTRIES = fixture_manifest()
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +66,66 @@ def test_inputs_outputs_and_neighbours_follow_edge_order():
     assert g.predecessors("cat") == ["y", "x"] and g.successors("s") == ["o2", "o1"] and g.successors("x") == ["cat", "s"]
     shapes = g.infer_shapes()
     assert shapes["cat"] == (5,) and shapes["s"] == [(1,), (1,)]
+
+
+def _structure(g: ir.Graph) -> tuple:
+    """Neighbours, boundary nodes and output indices recomputed from scratch by scanning the edges."""
+    names = list(g.nodes)
+    pred = {n: [s for s, d in g.edges if d == n] for n in names}
+    succ = {n: [d for s, d in g.edges if s == n] for n in names}
+    index = {(s, d): [t for u, t in g.edges if u == s].index(d) for s, d in g.edges}
+    inputs = [n for n in names if type(g.nodes[n]) is ir.Input]
+    outputs = [n for n in names if type(g.nodes[n]) is ir.Output]
+    return pred, succ, index, inputs, outputs
+
+
+def _cached_structure(g: ir.Graph) -> tuple:
+    return ({n: g.predecessors(n) for n in g.nodes}, {n: g.successors(n) for n in g.nodes},
+            {e: g.output_index(*e) for e in g.edges}, g.inputs, g.outputs)
+
+
+MUTATIONS = [
+    lambda g: g.edges.append(("b", "c")),
+    lambda g: g.edges.insert(0, ("b", "c")),
+    lambda g: g.edges.__setitem__(1, ("b", "c")),
+    lambda g: g.edges.__delitem__(1),
+    lambda g: g.edges.pop(),
+    lambda g: g.edges.remove(("a", "b")),
+    lambda g: g.edges.extend([("b", "c")]),
+    lambda g: g.edges.reverse(),
+    lambda g: g.edges.sort(),
+    lambda g: g.edges.clear(),
+    lambda g: setattr(g, "edges", [("in", "c"), ("c", "out")]),
+    lambda g: g.nodes.__setitem__("c", ir.Input((4,))),
+    lambda g: g.nodes.__delitem__("b"),
+    lambda g: g.nodes.pop("b"),
+    lambda g: g.nodes.update(d=ir.Output((4,))),
+    lambda g: g.nodes.setdefault("d", ir.Input((4,))),
+    lambda g: setattr(g, "nodes", {"in": ir.Input((4,)), "out": ir.Output((4,))}),
+]
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS)
+def test_cached_adjacency_follows_in_place_changes(mutate):
+    g = ir.Graph({"in": ir.Input((4,)), "a": ir.ReLU(), "b": ir.Tanh(), "c": ir.Sigmoid(), "out": ir.Output((4,))},
+                 [("in", "a"), ("a", "b"), ("a", "c"), ("c", "out")])
+    assert _cached_structure(g) == _structure(g)
+    g.topological_order(), g.back_edges()
+    mutate(g)
+    assert _cached_structure(g) == _structure(g)
+    if all(n in g.nodes for e in g.edges for n in e):  # orders are defined for edges between existing nodes
+        fresh = ir.Graph.__new__(ir.Graph)  # the same nodes and edges without a cache, even when now invalid
+        fresh.nodes, fresh.edges = dict(g.nodes), list(g.edges)
+        assert g.topological_order() == fresh.topological_order() and g.back_edges() == fresh.back_edges()
+
+
+def test_graph_copies_keep_their_structure():
+    g = chain()
+    g.predecessors("b")
+    for other in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
+        assert other == g and _cached_structure(other) == _structure(g)
+        other.edges.append(("in", "b"))
+        assert other.predecessors("b") == ["a", "in"] and g.predecessors("b") == ["a"]
 
 
 @settings(max_examples=25, deadline=None)

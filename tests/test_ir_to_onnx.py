@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import converters
+from converters.errors import ConversionError
 from converters.export import ARRAYS, METADATA, PARAMS, PRIMITIVE, jsonvalue
 from converters.ir_to_onnx import DATA_MARK
 from onnx_ops import OrtExecutor, OrtInputError, OrtStateError, reference_evaluator
@@ -234,7 +235,7 @@ def test_graph_metadata_and_node_names_are_kept() -> None:
 
 
 def test_refusals() -> None:
-    with pytest.raises(ValueError, match="opset 17 is too old"):
+    with pytest.raises(ConversionError, match="opset 17 is too old"):
         converters.ir_to_onnx(_mlp(), opset=17)
     g = _mlp()
     cyclic = ir.Graph(g.nodes, [*g.edges, ("lif", "fc")], allow_cycles=True)
@@ -372,3 +373,11 @@ def test_clamp_is_a_standard_clip_and_round_trips_exactly() -> None:
     assert [(type(n).__name__, n.params().get("min_value"), n.params().get("max_value")) for n in plain.nodes.values()
             if isinstance(n, ir.Clamp)] == [("Clamp", 0.0, 6.0), ("Clamp", float(np.float32(-0.3)), None),
                                            ("Clamp", None, float(np.float32(0.7)))]
+
+
+def test_a_node_whose_array_is_read_through_a_helper_node_round_trips():
+    # an Affine over tokens (rank-2 features) reads its weight through an aux Transpose
+    weight, bias = np.arange(24, dtype=np.float32).reshape(3, 8), np.ones(3, np.float32)
+    graph = Graph({"x": ir.Input((5, 8)), "fc": ir.Affine(weight=weight, bias=bias), "y": ir.Output((5, 3))},
+                  [("x", "fc"), ("fc", "y")])
+    assert onnx_to_ir(ir_to_onnx(graph)).equals(graph)

@@ -163,8 +163,8 @@ def test_times_or_divided_by_one_is_the_identity(op):
 
 
 @pytest.mark.parametrize("op,names,k,x_shape,match", [
-    ("Mul", ["x", "x"], None, SHAPE, "two activations"),
-    ("Div", ["k", "x"], np.array(2.0, np.float32), SHAPE, "two activations"),
+    ("Div", ["x", "x"], None, SHAPE, "by an activation"),  # (Mul of two activations is a Multiply)
+    ("Div", ["k", "x"], np.array(2.0, np.float32), SHAPE, "by an activation"),
     ("Mul", ["x", "k"], rand(2, 3, 1, 1), SHAPE, "batch"),
     ("Mul", ["x", "k"], rand(1, 1, 2, 3, 4, 5), SHAPE, "more dims"),
     ("Div", ["x", "k"], rand(3, 1, 1), [2, 1, 4, 5], "axis 1"),                    # would enlarge the channels

@@ -71,7 +71,7 @@ def test_python_blocks_run_in_order_and_print_what_they_promise(tmp_path):
     (tmp_path / "runner.py").write_text(RUNNER)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "runner.py", "blocks.json"], cwd=tmp_path, capture_output=True,
-                            text=True, env=env, timeout=600)
+                            text=True, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     outputs = re.split(r"=== README block \d+ ===\n", result.stdout)[1:]
     assert len(outputs) == len(code)

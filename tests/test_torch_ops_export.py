@@ -128,7 +128,7 @@ def test_opcheck_lif() -> None:
 
 
 class _Cuba(torch.nn.Module):
-    """A CubaLIF (two state items) from onnx_ops.nir_torch_ops, through the same export helper."""
+    """A CubaLIF (two state items) from onnx_ops.torch_ops, through the same export helper."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""The bridge tutorial (../shared/seeds/000_69b91a4b683f54b1.txt) run as written, section by section, from an
+"""The bridge tutorial the user supplied run as written, section by section, from an
 empty folder. The code is examples/tutorial_bridge.py (the tutorial's code with its indentation restored), so
 the example and this test cannot drift apart; each section's printed lines are checked against the tutorial's.
 """

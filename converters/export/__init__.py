@@ -24,10 +24,10 @@ Convention of the models `converters.ir_to_onnx` writes (what `onnx_to_ir` reads
 - Ops: standard where exact (Gemm, Conv, MaxPool, AveragePool, Resize, Flatten/Reshape, Relu, LeakyRelu,
   Clip, Sigmoid, Tanh, Softmax, Gelu, Elu, PRelu, BatchNormalization, LayerNormalization, Dropout, Sum, Concat,
   Identity, Mul for Scale, Pad), talon ops for LIF, IF, LI, Integrator, CubaLIF, Threshold, SpikingAffine,
-  ChannelSplit, SepConv2d, SumPool2d and HybridRegion.
+  ChannelSplit, SepConv2d, SumPool2d and HybridRegion. A HostRegion's ONNX subgraph is inlined (see export.host).
 """
 
-from . import activations, conv, io, linear, neurons, norms, pooling, routing  # noqa: F401  (register emitters)
+from . import activations, cnn, conv, host, io, linear, neurons, norms, pooling, routing  # noqa: F401  (register emitters)
 from .context import ARRAYS, METADATA, OWNER, PARAMS, PRIMITIVE, ROLE, EmitContext
 from .registry import EMITTERS, emitter_for, register
 

@@ -8,7 +8,7 @@ import numpy as np
 from talon.ir.primitives import ELU, GELU, Clamp, PReLU, ReLU, Scale, Sigmoid, Softmax, Tanh
 
 from .context import EmitContext
-from .neurons import _params
+from .neurons import neuron_params
 from .registry import register
 
 
@@ -58,4 +58,4 @@ def emit_prelu(ctx: EmitContext, name: str, node: PReLU) -> None:
 
 @register(Scale)
 def emit_scale(ctx: EmitContext, name: str, node: Scale) -> None:
-    ctx.emit(name, "Mul", [ctx.input(name), *_params(ctx, name, node)])
+    ctx.emit(name, "Mul", [ctx.input(name), *neuron_params(ctx, name, node, node.param_names)])

@@ -62,6 +62,8 @@ class EmitContext:
         self.state_inputs: list[onnx.ValueInfoProto] = []
         self.state_outputs: list[onnx.ValueInfoProto] = []
         self._arrays: dict[str, dict[str, str]] = {}
+        self.domains: dict[str, int] = {}  # opsets of further domains the nodes use (inlined HostRegion models)
+        self.functions: list[onnx.FunctionProto] = []  # model-local functions they call
 
     # -- values ------------------------------------------------------------------------------
     def output(self, name: str, index: int | None = None) -> str:
@@ -73,7 +75,7 @@ class EmitContext:
         values = []
         for src in self.graph.predecessors(name):
             if self.graph.nodes[src].multi_output:
-                values.append(self.output(src, self.graph.successors(src).index(name)))
+                values.append(self.output(src, self.graph.output_index(src, name)))
             else:
                 values.append(self.output(src))
         return values
@@ -90,7 +92,7 @@ class EmitContext:
         src = self.graph.predecessors(name)[0]
         shape = self.shapes[src]
         if self.graph.nodes[src].multi_output:
-            shape = shape[self.graph.successors(src).index(name)]
+            shape = shape[self.graph.output_index(src, name)]
         return tuple(shape)
 
     def value_info(self, value: str, shape, elem_type: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
@@ -103,7 +105,7 @@ class EmitContext:
         array = getattr(self.graph.nodes[name], field)
         init = f"{name}.{field}"
         self.initializers.append(numpy_helper.from_array(np.asarray(array), init))
-        self._arrays.setdefault(name, {})[field] = init
+        self.record(name, field, init)
         value = init
         if array.dtype != np.float32:
             value = self.aux(name, f"{field}/cast", "Cast", [value], to=TensorProto.FLOAT)
@@ -115,6 +117,10 @@ class EmitContext:
                 [value, self.const(name, f"{field}/shape", np.array(shape, np.int64))],
             )
         return value
+
+    def record(self, name: str, field: str, initializer: str) -> None:
+        """Record that the initializer holds the node's array field exactly (an emitter that adds it itself)."""
+        self._arrays.setdefault(name, {})[field] = initializer
 
     def const(self, owner: str, suffix: str, array: np.ndarray) -> str:
         """An auxiliary initializer `<owner>/<suffix>` (not an IR field)."""

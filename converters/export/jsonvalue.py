@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from talon.errors import ConversionError
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
@@ -25,11 +27,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         bad = [k for k in value if not isinstance(k, str)]
         if bad:
-            raise TypeError(f"metadata keys must be strings, got {bad!r}")
+            raise ConversionError(f"metadata keys must be strings, got {bad!r}")
         return {k: _plain(v) for k, v in value.items()}
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    raise TypeError(f"cannot encode a {type(value).__name__} value in ONNX metadata: {value!r}")
+    raise ConversionError(f"cannot encode a {type(value).__name__} value in ONNX metadata: {value!r}")
 
 
 BYTES_PER_CHAR = 16  # a decoded value may take this many bytes per character of its JSON text (documented)

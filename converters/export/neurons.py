@@ -1,17 +1,17 @@
-"""Stateful neurons (LIF, IF, LI, Integrator, CubaLIF) -> the talon op of the same name, whose state items
-are graph inputs `<node>.<item>_in` and outputs `<node>.<item>_out` (onnx_ops.state); Threshold -> talon.Threshold."""
+"""IR primitives that are one talon op of their class name (LIF, IF, LI, Integrator, CubaLIF, Threshold, and any a
+user registers with converters.register_talon_op): the op's inputs are the data, then one graph input per state
+item its op spec declares (`<node>.<item>_in`, onnx_ops.state; the next values are graph outputs
+`<node>.<item>_out`), then the IR node's array fields of the same names; op attributes the IR node has as fields
+(reset_mode) are written."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from onnx_ops import DOMAIN, STATE_ITEMS, state_input_name, state_output_name
-from talon.ir.primitives import IF, LI, LIF, CubaLIF, Integrator, Threshold
+from onnx_ops import DOMAIN, op_spec, state_input_name, state_output_name
+from talon.ir.primitives import Node
 
 from .context import EmitContext
-from .registry import register
-
-STATE_SIZE = {LIF: 1, IF: 1, LI: 1, Integrator: 1, CubaLIF: 2}  # items of the node's state tuple
 
 
 def _param_shape(param: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -22,24 +22,26 @@ def _param_shape(param: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, .
         return shape
 
 
-def _params(ctx: EmitContext, name: str, node) -> list[str]:
-    """The node's parameter values in schema order, reshaped to the input when stored flat."""
-    target = _param_shape(node.neuron_shape, ctx.input_shape(name))
-    return [ctx.param(name, f, target) for f in node.param_names]
+def neuron_params(ctx: EmitContext, name: str, node: Node, fields) -> list[str]:
+    """The node's parameter values of `fields`, reshaped to the input when stored flat (neuron-style nodes)."""
+    target = _param_shape(node.neuron_shape, ctx.input_shape(name)) if hasattr(node, "neuron_shape") else None
+    return [ctx.param(name, f, target) for f in fields]
 
 
-@register(*STATE_SIZE)
-def emit_neuron(ctx: EmitContext, name: str, node) -> None:
+def op_attributes(node: Node, op: str) -> dict:
+    """The talon op's attributes that the IR node holds as fields of the same name."""
+    return {a.name: getattr(node, a.name) for a in op_spec(op).attributes if hasattr(node, a.name)}
+
+
+def emit_talon_op(ctx: EmitContext, name: str, node: Node) -> None:
+    """The talon op named like the node's class; neuron parameters stored flat are reshaped to the input."""
+    op = type(node).__name__
+    spec = op_spec(op)
     shape = ctx.input_shape(name)
-    x = ctx.input(name)
-    items = STATE_ITEMS[: STATE_SIZE[type(node)]]
+    items = spec.state
     ins, outs = [state_input_name(name, i) for i in items], [state_output_name(name, i) for i in items]
-    ctx.emit(name, type(node).__name__, [x, *ins, *_params(ctx, name, node)], [ctx.output(name), *outs], domain=DOMAIN)
+    params = neuron_params(ctx, name, node, spec.inputs[1 + len(items):])
+    ctx.emit(name, op, [ctx.input(name), *ins, *params], [ctx.output(name), *outs], domain=DOMAIN,
+             **op_attributes(node, op))
     ctx.state_inputs += [ctx.value_info(v, shape) for v in ins]
     ctx.state_outputs += [ctx.value_info(v, shape) for v in outs]
-
-
-@register(Threshold)
-def emit_threshold(ctx: EmitContext, name: str, node: Threshold) -> None:
-    x = ctx.input(name)
-    ctx.emit(name, "Threshold", [x, *_params(ctx, name, node)], domain=DOMAIN)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from talon.ir.errors import RegistryError
 from talon.ir.primitives import Node
 
 if TYPE_CHECKING:
@@ -13,13 +14,16 @@ Emitter = Callable[["EmitContext", str, Node], None]
 EMITTERS: dict[type[Node], Emitter] = {}
 
 
-def register(*classes: type[Node]) -> Callable[[Emitter], Emitter]:
-    """Decorator: `fn(ctx, name, node)` emits the ONNX nodes and initializers for nodes of `classes`."""
+def register(*classes: type[Node], override: bool = False) -> Callable[[Emitter], Emitter]:
+    """Decorator: `fn(ctx, name, node)` emits the ONNX nodes and initializers for nodes of `classes`.
+
+    A class that already has an emitter is refused (RegistryError) unless override=True."""
+    taken = [cls.__name__ for cls in classes if cls in EMITTERS]
+    if taken and not override:
+        raise RegistryError(f"an ONNX emitter is already registered for {taken}; pass override=True to replace it")
 
     def deco(fn: Emitter) -> Emitter:
         for cls in classes:
-            if cls in EMITTERS:
-                raise ValueError(f"an ONNX emitter for {cls.__name__} is already registered")
             EMITTERS[cls] = fn
         return fn
 

@@ -1,6 +1,8 @@
 """ONNX importers: one registry keyed by (domain, op type, opset range) and one small module per op family."""
 
-from . import activations, arithmetic, conv, linear, nir_ops, norms, pooling, resize, routing, shape, talon_ops  # noqa: F401 (register)
+from . import (  # noqa: F401 (register)
+    activations, arithmetic, conv, gates, layout, linear, nir_ops, norms, pooling, resize, routing, shape, talon_ops,
+)
 from .context import Alias, Emit, Fusion, NodeContext, Options, Unsupported
 from .registry import fusion, fusion_matchers, importer, lookup, registered_ops
 

@@ -21,6 +21,11 @@ class Unsupported(Exception):
         super().__init__(reason)
 
 
+class UnknownShape(Unsupported):
+    """The node cannot be mapped because a shape is unknown or dynamic: a knock-on failure when an upstream
+    node was refused (ONNX shape inference stops there), which the refusal list then leaves out."""
+
+
 @dataclass(frozen=True)
 class Options:
     """Conversion options shared by every importer."""
@@ -50,12 +55,14 @@ class Alias:
 
 @dataclass
 class Fusion:
-    """Several ONNX nodes converted as one: `members` (root first), one activation `input`, one `output`."""
+    """Several ONNX nodes converted as one: `members` (root first), one activation `input`, one `output`, or
+    for a multi-output node (ChannelSplit) its `outputs` in order."""
 
     members: list[ir.Node]
     input: ir.Value
     output: ir.Value
     build: Callable[[], "Node | Emit"]
+    outputs: list[ir.Value] | None = None
 
 
 Dims = tuple  # a shape with the batch dim; unknown dims are None
@@ -154,21 +161,21 @@ class NodeContext:
         """Shape (with batch) of input i; refuses the node when its rank is unknown."""
         shape = dims(self.node.inputs[i]) if self.has_input(i) else None
         if shape is None:
-            raise Unsupported(f"the shape of input {i} is unknown (shape inference could not determine it)")
+            raise UnknownShape(f"the shape of input {i} is unknown (shape inference could not determine it)")
         return shape
 
     def out_shape(self, i: int = 0) -> Dims:
         """Shape (with batch) of output i; refuses the node when it is unknown."""
         shape = dims(self.node.outputs[i])
         if shape is None:
-            raise Unsupported(f"the shape of output {i} is unknown (shape inference could not determine it)")
+            raise UnknownShape(f"the shape of output {i} is unknown (shape inference could not determine it)")
         return shape
 
     def features(self, i: int = 0, out: bool = False) -> tuple[int, ...]:
         """Static shape without the batch dim of input (or output) i; refuses dynamic feature dims."""
         shape = self.out_shape(i) if out else self.shape(i)
         if not shape or any(d is None for d in shape[1:]):
-            raise Unsupported(f"{'output' if out else 'input'} {i} needs static feature dims, got {shape}")
+            raise UnknownShape(f"{'output' if out else 'input'} {i} needs static feature dims, got {shape}")
         return tuple(int(d) for d in shape[1:])
 
     def axis(self, axis: int, rank: int) -> int:

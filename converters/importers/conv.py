@@ -1,11 +1,11 @@
 """Conv (1-D and 2-D, groups, depthwise, dilations, explicit and automatic pads) to Conv1d/Conv2d,
-with a Pad node in front when the padding is asymmetric."""
+with a Pad node in front when the padding is asymmetric; ConvTranspose (2-D) to ConvTranspose2d."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from talon.ir import Conv1d, Conv2d, Pad
+from talon.ir import Conv1d, Conv2d, ConvTranspose2d, Pad
 
 from .context import INTS, Emit, NodeContext, Unsupported
 from .registry import importer
@@ -84,3 +84,24 @@ def pad(ctx: NodeContext) -> Pad:
     if any(begins[:2]) or any(ends[:2]) or min(pads, default=0) < 0:
         raise Unsupported(f"pads {pads} touch the batch or channel dims or crop")
     return Pad(padding=torch_pad_order(begins[2:], ends[2:]), value=value)
+
+
+@importer("ConvTranspose", data_inputs=(0,))
+def conv_transpose(ctx: NodeContext) -> ConvTranspose2d:
+    """2-D ConvTranspose with constant weights, symmetric pads and no output_shape to ConvTranspose2d."""
+    weight = ctx.const(1, "weight W")
+    if weight.ndim != 4:
+        raise Unsupported(f"only 2-D transposed convolutions map to TALON IR, got a {weight.ndim - 2}-D kernel")
+    declared = ctx.attr("kernel_shape", kind=INTS)
+    if declared not in (None, list(weight.shape[2:])):
+        raise Unsupported(f"kernel_shape {declared} differs from the weight's {weight.shape[2:]}")
+    if ctx.attr("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID"):
+        raise Unsupported(f"auto_pad {ctx.attr('auto_pad', '')!r} is not supported (give explicit pads)")
+    if ctx.attr("output_shape", kind=INTS) is not None:
+        raise Unsupported("the output_shape attribute is not supported (give pads and output_padding)")
+    pads = list(ctx.attr("pads", [0, 0, 0, 0])) if ctx.attr("auto_pad", "NOTSET") != "VALID" else [0, 0, 0, 0]
+    if pads[:2] != pads[2:]:
+        raise Unsupported(f"asymmetric pads {pads} have no ConvTranspose2d equivalent")
+    return ConvTranspose2d(weight=weight, bias=ctx.optional_const(2, "bias B"), stride=ctx.attr("strides", [1, 1]),
+                           padding=pads[:2], output_padding=ctx.attr("output_padding", [0, 0]),
+                           dilation=ctx.attr("dilations", [1, 1]), groups=int(ctx.attr("group", 1)))

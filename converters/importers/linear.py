@@ -1,4 +1,5 @@
-"""Gemm, MatMul and MatMul + Add with constant weights to Affine (SpikingAffine with spiking=True)."""
+"""Gemm, MatMul and MatMul + Add with constant weights to Affine (SpikingAffine with spiking=True), also when
+wrapped in the reshapes onnxslim writes around a Linear on a channels-last activation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import onnx_ir as ir
 
 from talon.ir import Affine, SpikingAffine
 
-from .context import Fusion, NodeContext, Options, Unsupported, constant
+from .activations import _only_use
+from .context import Fusion, NodeContext, Options, Unsupported, constant, dims, same_dim
 from .registry import fusion, importer
 
 
@@ -79,3 +81,24 @@ def matmul_add(node: ir.Node, ctx: NodeContext) -> Fusion | None:
         return affine(weight, bias_vector(bias, weight.shape[0], "Add bias"), ctx.options)
 
     return Fusion([node, add], node.inputs[0], add.outputs[0], build)
+
+
+@fusion("Reshape")
+def flattened_gemm(first: ir.Node, ctx: NodeContext) -> Fusion | None:
+    """Reshape (N, *S, C) -> (N * prod(S), C), Gemm or MatMul with constant weights, Reshape back to
+    (N, *S, C') (onnxslim's form of a Linear on a channels-last activation): one Affine over the last dim."""
+    x, flat = first.inputs[0], first.outputs[0]
+    src, flat_dims = dims(x), dims(flat)
+    dense = _only_use(flat)
+    if src is None or flat_dims is None or len(src) < 3 or len(flat_dims) != 2 or flat_dims[1] != src[-1] \
+            or src[-1] is None or dense is None or dense.op_type not in ("Gemm", "MatMul") \
+            or dense.domain not in ("", "ai.onnx") or dense.inputs[0] is not flat:
+        return None
+    back = _only_use(dense.outputs[0])
+    out = None if back is None or back.op_type != "Reshape" else dims(back.outputs[0])
+    if out is None or len(out) != len(src) or not same_dim(x, back.outputs[0], 0) and src[0] != out[0] \
+            or tuple(out[1:-1]) != tuple(src[1:-1]) or None in out[1:]:
+        return None
+    dense_ctx = NodeContext(dense, ctx.opset, ctx.options)
+    build = (lambda: gemm(dense_ctx)) if dense.op_type == "Gemm" else (lambda: matmul(dense_ctx))
+    return Fusion([first, dense, back], x, back.outputs[0], build)

@@ -16,6 +16,7 @@ from typing import Iterable
 import onnx_ir as ir
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+RULE_KEY = "pkg.onnxscript.rewriter.rule_name"  # set by onnxscript's rewriter on the nodes a rule made
 _GENERATED = re.compile(r"node(_[A-Za-z]+)*(_\d+)?")  # names onnx_ir/onnxscript passes give new nodes
 _STEMS = {"Skip": "add", "Concat": "cat", "Affine": "linear", "SpikingAffine": "linear", "ChannelSplit": "split",
           "MaxPool2d": "max_pool2d", "AvgPool2d": "avg_pool2d"}
@@ -53,6 +54,15 @@ def legacy_scope(parts: list[str]) -> list[str]:
     return scope
 
 
+def folded_conv_owner(node: ir.Node) -> str | None:
+    """The module of a Conv that a BatchNorm was folded into: the rewrite keeps the BatchNorm's scope on the node
+    but names the folded weight after the convolution's (``conv.weight``)."""
+    if node.metadata_props.get(RULE_KEY) != "FuseBatchNormIntoConv" or len(node.inputs) < 2 or node.inputs[1] is None:
+        return None
+    weight = node.inputs[1].name or ""
+    return sanitize(weight[: -len(".weight")]) or None if weight.endswith(".weight") else None
+
+
 def sanitize(name: str) -> str:
     """A name usable as an HDF5 group name: no '/', no leading or trailing dots."""
     return name.replace("/", ".").strip(".")
@@ -69,6 +79,9 @@ class Namer:
 
     def base(self, node: ir.Node, type_name: str) -> str:
         """The name an IR node of type_name made from this ONNX node should have, before deduplication."""
+        folded = folded_conv_owner(node)
+        if folded:
+            return folded
         scope = self._scopes.get(node)
         if scope is None:
             scope = scope_of(node)

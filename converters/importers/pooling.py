@@ -1,4 +1,4 @@
-"""MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool and ReduceMean over the spatial dims (2-D)."""
+"""MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, and ReduceMean and ReduceMax over the spatial dims (2-D)."""
 
 from __future__ import annotations
 
@@ -76,15 +76,27 @@ def global_max_pool(ctx: NodeContext) -> MaxPool2d:
     return MaxPool2d(kernel_size=_spatial(ctx))
 
 
-@importer("ReduceMean")
-def reduce_mean(ctx: NodeContext) -> AvgPool2d | Emit:
-    """Mean over exactly the spatial dims (2, 3) of (N, C, H, W): AvgPool2d (then Flatten without keepdims)."""
-    axes = ctx.attr("axes", kind=INTS) if ctx.opset < 18 else (ctx.optional_const(1, "axes"))
+def _global(ctx: NodeContext, pool: type, what: str) -> AvgPool2d | MaxPool2d | Emit:
+    """A reduction over exactly the spatial dims (2, 3) of (N, C, H, W) as a whole-plane pool (then Flatten
+    without keepdims); the axes are an attribute before opset 18 (ReduceMax: 18 as well), an input after."""
+    axes = ctx.attr("axes", kind=INTS) if ctx.opset < 18 else ctx.optional_const(1, "axes")
     rank = len(ctx.shape(0))
     normalised = sorted(int(a) % rank for a in axes) if axes is not None else None
     if rank != 4 or normalised != [2, 3]:
-        raise Unsupported(f"only a mean over the spatial dims (2, 3) of a 4-D input maps to pooling, got axes {axes}")
-    pool = AvgPool2d(kernel_size=_spatial(ctx))
+        raise Unsupported(f"only a {what} over the spatial dims (2, 3) of a 4-D input maps to pooling, got axes {axes}")
+    node = pool(kernel_size=_spatial(ctx))
     if ctx.attr("keepdims", 1):
-        return pool
-    return Emit([("", pool), ("flatten", Flatten(start_dim=0, end_dim=-1))])
+        return node
+    return Emit([("", node), ("flatten", Flatten(start_dim=0, end_dim=-1))])
+
+
+@importer("ReduceMean")
+def reduce_mean(ctx: NodeContext) -> AvgPool2d | Emit:
+    """Mean over the spatial dims: AvgPool2d over the whole plane."""
+    return _global(ctx, AvgPool2d, "mean")
+
+
+@importer("ReduceMax")
+def reduce_max(ctx: NodeContext) -> MaxPool2d | Emit:
+    """Max over the spatial dims (adaptive max pooling to 1): MaxPool2d over the whole plane."""
+    return _global(ctx, MaxPool2d, "max")

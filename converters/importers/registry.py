@@ -7,6 +7,8 @@ from typing import Callable, Sequence
 
 import onnx_ir as ir
 
+from talon.ir.errors import RegistryError
+
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
@@ -31,6 +33,11 @@ class Importer:
         """True when this importer handles the given opset version of its op."""
         return self.since <= opset and (self.until is None or opset <= self.until)
 
+    def overlaps(self, other: "Importer") -> bool:
+        """True when both importers handle some opset of the same op (their opset ranges intersect)."""
+        same_op = (self.domain, self.op_type) == (other.domain, other.op_type)
+        return same_op and (other.covers(self.since) or self.covers(other.since))
+
 
 _IMPORTERS: dict[tuple[str, str], list[Importer]] = {}
 _FUSIONS: dict[tuple[str, str], list[Callable]] = {}
@@ -42,14 +49,24 @@ def importer(
     until: int | None = None,
     domain: str = "",
     data_inputs: Sequence[int] | None = (0,),
+    override: bool = False,
 ) -> Callable[[Callable], Callable]:
-    """Decorator: register fn as the importer of op_types for opsets since..until (inclusive)."""
+    """Decorator: register fn as the importer of op_types for opsets since..until (inclusive).
+
+    An op that already has an importer for one of these opsets is refused (RegistryError) unless override=True,
+    which removes the importers it overlaps."""
 
     def deco(fn: Callable) -> Callable:
         slots = None if data_inputs is None else tuple(data_inputs)
-        for op in op_types:
-            entry = Importer(canonical_domain(domain), op, since, until, fn, slots)
-            _IMPORTERS.setdefault((entry.domain, op), []).append(entry)
+        entries = [Importer(canonical_domain(domain), op, since, until, fn, slots) for op in op_types]
+        clashes = [f"{e.domain or 'ai.onnx'}::{e.op_type}" for e in entries
+                   if any(e.overlaps(old) for old in _IMPORTERS.get((e.domain, e.op_type), ()))]
+        if clashes and not override:
+            raise RegistryError(f"an ONNX importer is already registered for {clashes} at opsets {since}.."
+                                f"{until or 'newest'}; pass override=True to replace it")
+        for entry in entries:
+            kept = [old for old in _IMPORTERS.get((entry.domain, entry.op_type), ()) if not entry.overlaps(old)]
+            _IMPORTERS[(entry.domain, entry.op_type)] = [*kept, entry]
         return fn
 
     return deco
@@ -68,14 +85,29 @@ def registered_ops() -> list[tuple[str, str]]:
     return sorted(_IMPORTERS)
 
 
-def fusion(op_type: str, domain: str = "") -> Callable[[Callable], Callable]:
-    """Decorator: register a matcher tried at every node of op_type; it returns a Fusion or None."""
+def fusion(op_type: str, domain: str = "", override: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator: register a matcher tried at every node of op_type; it returns a Fusion or None.
+
+    A matcher of the same qualified name already registered for op_type is refused (RegistryError) unless
+    override=True, which replaces it in place."""
 
     def deco(fn: Callable) -> Callable:
-        _FUSIONS.setdefault((canonical_domain(domain), op_type), []).append(fn)
+        matchers = _FUSIONS.setdefault((canonical_domain(domain), op_type), [])
+        same = [i for i, old in enumerate(matchers) if _qualified(old) == _qualified(fn)]
+        if same and not override:
+            raise RegistryError(f"fusion matcher {_qualified(fn)} is already registered for {op_type}; pass "
+                                "override=True to replace it")
+        if same:
+            matchers[same[0]] = fn
+        else:
+            matchers.append(fn)
         return fn
 
     return deco
+
+
+def _qualified(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def fusion_matchers(node: ir.Node) -> list[Callable]:

@@ -13,7 +13,7 @@ from talon.ir import Graph, get_primitive
 from talon.ir.primitives import Node
 
 from ..errors import ConversionError
-from ..export import ARRAYS, METADATA, PARAMS, PRIMITIVE
+from ..export import ARRAYS, METADATA, OWNER, PARAMS, PRIMITIVE
 from ..export.jsonvalue import decode
 
 FORMAT_KEY, EDGES_KEY = "talon.format", "talon.edges"
@@ -52,8 +52,8 @@ def _array(tensor: onnx.TensorProto, folder: str | None) -> np.ndarray:
 
 def _node(name: str, props: Mapping[str, str], initializers: Mapping[str, onnx.TensorProto],
           folder: str | None, uses: set[str]) -> Node:
-    """The node a holder's talon.* properties describe; its arrays must be initializers the holder reads
-    (`uses`): the metadata is trusted only where it agrees with the ONNX nodes."""
+    """The node a holder's talon.* properties describe; its arrays must be initializers the holder or its helper
+    nodes read (`uses`): the metadata is trusted only where it agrees with the ONNX nodes."""
     where = f"node {name!r}"
     try:
         cls = get_primitive(props[PRIMITIVE])
@@ -90,10 +90,15 @@ def restore(proto: onnx.ModelProto, folder: str | None = None) -> Graph:
     graph = proto.graph
     initializers = {t.name: t for t in graph.initializer}
     nodes: dict[str, Node] = {}
+    aux_reads: dict[str, set[str]] = {}  # what each IR node's helper nodes read (casts, reshapes, transposes)
+    for node in graph.node:
+        owner = _props(node).get(OWNER)
+        if owner is not None:
+            aux_reads.setdefault(owner, set()).update(node.input)
     for holder in [*graph.input, *graph.node]:
         props = _props(holder)
         if PRIMITIVE in props:
-            uses = set(getattr(holder, "input", ()))
+            uses = set(getattr(holder, "input", ())) | aux_reads.get(holder.name, set())
             nodes[holder.name] = _node(holder.name, props, initializers, folder, uses)
     model_props = _props(proto)
     metadata = _typed(_decode(model_props[METADATA], f"model {METADATA}"), dict, f"model {METADATA}") \

@@ -1,8 +1,8 @@
-"""Concat, Split (to ChannelSplit), and Add or Sum of activations (to a residual Skip)."""
+"""Concat and Split (to ChannelSplit); Add and Sum live with the arithmetic importers."""
 
 from __future__ import annotations
 
-from talon.ir import ChannelSplit, Concat, Skip
+from talon.ir import ChannelSplit, Concat
 
 from .context import Alias, NodeContext, Unsupported, constant, dims
 from .registry import importer
@@ -39,15 +39,3 @@ def split(ctx: NodeContext) -> ChannelSplit:
             raise Unsupported(f"the size of output {out.name!r} along axis {axis} is unknown")
         sections.append(int(d[axis]))
     return ChannelSplit(split_sections=sections, dim=int(ctx.attr("axis", 0)))
-
-
-@importer("Add", "Sum", data_inputs=None)
-def add(ctx: NodeContext) -> Skip | Alias:
-    """The sum of activations of one shape: a residual Skip (inputs in order)."""
-    _activations(ctx, "addition")
-    if len(ctx.node.inputs) == 1:
-        return Alias(0)
-    shapes = {dims(v) for v in ctx.node.inputs}
-    if len(shapes) != 1 or None in shapes:
-        raise Unsupported(f"adds activations of different or unknown shapes {sorted(map(str, shapes))} (broadcasting)")
-    return Skip(skip_type="residual")

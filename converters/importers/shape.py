@@ -60,15 +60,35 @@ def shape_elements(value: ir.Value | None, depth: int = 0) -> list | None:
     if op == "Concat":
         parts = [shape_elements(v, depth + 1) for v in inputs]
         return None if any(p is None for p in parts) else [e for p in parts for e in p]
+    if op == "Slice" and len(inputs) >= 3:  # x.flatten(2): Shape -> Slice(0, 2) -> Concat(-1)
+        src = shape_elements(inputs[0], depth + 1)
+        bounds = [constant(v) for v in inputs[1:5]]
+        if src is None or any(b is None for b in bounds[:2]) or any(b is not None and b.size != 1 for b in bounds):
+            return None
+        start, end = (int(b.reshape(-1)[0]) for b in bounds[:2])
+        step = int(bounds[3].reshape(-1)[0]) if len(bounds) > 3 and bounds[3] is not None else 1
+        return src[slice(start, end, step)]
+    if op in _ARITHMETIC and len(inputs) == 2:  # channels // groups in a channel shuffle's view
+        a, b = (shape_elements(v, depth + 1) for v in inputs)
+        if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
+            return None
+        pairs = zip(a * (len(b) if len(a) == 1 else 1), b * (len(a) if len(b) == 1 else 1))
+        return [None if BATCH in (x, y) or None in (x, y) or (op == "Div" and y == 0) else _ARITHMETIC[op](x, y)
+                for x, y in pairs]
     return None
 
 
-def reshape_target(ctx: NodeContext) -> tuple[int, ...]:
-    """Output feature dims of a Reshape whose shape is computed at run time from the batch size."""
+_ARITHMETIC = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b,
+               "Div": lambda a, b: int(a / b) if a * b < 0 else a // b}  # int64 Div truncates toward zero
+
+
+def reshape_target(ctx: NodeContext, src: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Output feature dims of a Reshape whose shape is computed at run time from the batch size, for input
+    feature dims `src` (default: the inferred ones)."""
     if not ctx.has_input(1):
         raise Unsupported("the target shape (input 1) is missing")
     elements = shape_elements(ctx.node.inputs[1])
-    src = ctx.features(0)
+    src = ctx.features(0) if src is None else src
     if elements is None or None in elements or not elements:
         raise Unsupported("the output shape is unknown (neither inferred nor computed from the input's shape)")
     copied = [i for i, e in enumerate(elements[1:], 1) if e == 0 and not ctx.attr("allowzero", 0)]
@@ -106,6 +126,13 @@ def squeeze(ctx: NodeContext) -> Flatten | Alias:
 def reshape(ctx: NodeContext) -> Flatten | Alias:
     """Reshape to a merge of contiguous feature dims, from the inferred output shape or, for shapes computed
     from the batch size at run time, from that computation; anything else is refused."""
+    return merge_of(ctx, reshape_features(ctx))
+
+
+def reshape_features(ctx: NodeContext, src: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """A Reshape's output feature dims: inferred, or computed from the input's shape (a dynamic batch) for
+    input feature dims `src` (default: the inferred ones)."""
     known = dims(ctx.node.outputs[0])
-    static = known is not None and len(known) >= 1 and all(d is not None for d in known[1:])
-    return merge_of(ctx, None if static else reshape_target(ctx))
+    if known is not None and len(known) >= 1 and all(d is not None for d in known[1:]):
+        return tuple(int(d) for d in known[1:])
+    return reshape_target(ctx, src)

@@ -1,10 +1,12 @@
-"""The talon domain's ops (LIF, IF, SpikingAffine, ChannelSplit, SepConv2d, HybridRegion) to their primitives,
-and opaque user modules (bridge.to_ir's custom_map) to the IR node given for them."""
+"""The talon domain's ops (SpikingAffine, ChannelSplit, SepConv2d, HybridRegion) to their primitives, the importer
+of any primitive that is one talon op (`spec_importer`: LIF, IF, LI, ...; see converters.talon_ops), and opaque
+user modules (bridge.to_ir's custom_map) to the IR node given for them."""
 
 from __future__ import annotations
 
-from talon.ir import IF, LIF, ChannelSplit, HybridRegion, SepConv2d, SpikingAffine
-from talon.ir.primitives import Node
+from onnx_ops import op_spec
+from talon.ir import ChannelSplit, HybridRegion, SepConv2d, SpikingAffine
+from talon.ir.primitives import Node, primitive_fields
 
 from .context import INTS, STRING, Emit, NodeContext, Unsupported
 from .registry import importer
@@ -14,17 +16,24 @@ CUSTOM_DOMAIN = "talon.custom"  # opaque user modules exported by bridge.to_ir
 CUSTOM_OP = "Module"  # attribute `key`: the module's qualified name, a key of Options.custom_nodes
 
 
-@importer("LIF", domain=DOMAIN)
-def lif(ctx: NodeContext) -> LIF:
-    """LIF(X, V, tau, r, v_leak, v_threshold) -> (S, V_next); V and V_next are the state, not data."""
-    tau, r, v_leak, v_threshold = (ctx.const(i, n) for i, n in enumerate(("tau", "r", "v_leak", "v_threshold"), 2))
-    return LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=v_threshold)
+def spec_importer(cls: type[Node]):
+    """An importer building `cls` from the talon op of its name: the constant inputs after the data and the state
+    items (its op spec's) become the array fields of the same names, the op's attributes the fields they name (a
+    string outside the spec's choices refuses the node, naming the attribute)."""
 
+    def build(ctx: NodeContext) -> Node:
+        spec = op_spec(ctx.node.op_type)
+        first = 1 + len(spec.state)
+        fields = {f.name for f in primitive_fields(cls)}
+        params = {n: ctx.const(i, n) for i, n in enumerate(spec.inputs[first:], first)}
+        attrs = {a.name: ctx.attr(a.name, a.default) for a in spec.attributes if a.name in fields}
+        for a in spec.attributes:
+            if a.choices and a.name in attrs and attrs[a.name] not in a.choices:
+                raise Unsupported(f"attribute {a.name} {attrs[a.name]!r} is not one of {list(a.choices)}")
+        return cls(**params, **attrs)
 
-@importer("IF", domain=DOMAIN)
-def if_neuron(ctx: NodeContext) -> IF:
-    """IF(X, V, r, v_threshold) -> (S, V_next)."""
-    return IF(r=ctx.const(2, "r"), v_threshold=ctx.const(3, "v_threshold"))
+    build.__doc__ = f"talon {cls.__name__} -> IR {cls.__name__} (converters.register_talon_op)"
+    return build
 
 
 @importer("SpikingAffine", domain=DOMAIN)

@@ -20,13 +20,11 @@ from types import ModuleType
 import numpy as np
 
 from ..errors import ConversionError
+from talon.errors import NIRConversionWarning  # noqa: F401  (re-exported)
 
 NEURON_DTYPE = np.float32  # TALON neurons run in float32; converted neuron parameters are stored so
-INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-bridge[nir]"
-
-
-class NIRConversionWarning(UserWarning):
-    """A NIR node converted with a stated change of behaviour (raised as an error with strict=True)."""
+DT_KEY = "nir.dt"  # graph metadata: the dt a NIR file was imported with, which a later NIR export reuses
+INSTALL_HINT = "NIR support needs the optional 'nir' package: pip install talon-ir-bridge[nir]"
 
 
 def load_nir() -> ModuleType:
@@ -42,7 +40,9 @@ def check_dt(dt: float | None) -> float:
     """The simulation timestep as a positive finite float; ConversionError naming dt otherwise."""
     if dt is None:
         raise ConversionError(
-            "NIR stores no timestep: pass dt=<seconds per TALON step> (snnTorch's export_to_nir uses dt=1e-4)"
+            "NIR stores no timestep: pass dt=<seconds per TALON step> (--dt on the command line; snnTorch's "
+            "export_to_nir uses dt=1e-4); "
+            f"graphs imported from NIR keep theirs in metadata[{DT_KEY!r}]"
         )
     if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
         raise ConversionError(f"dt must be a number of seconds, got {type(dt).__name__} {dt!r}")

@@ -1,16 +1,22 @@
 """TALON IR to a NIR graph (or .nir file), the inverse of `importer` for the timestep `dt`.
 
 Time constants become tau*dt seconds, IF/Integrator rates r/dt, inclusive thresholds NIR's strict
-ones (one float32 step lower, so behaviour is unchanged in float32), and spiking neurons get
-v_reset = 0. What NIR has no field for (SpikingAffine's quantisation, AvgPool2d's count_include_pad
+ones (one float32 step lower, so behaviour is unchanged in float32). Spiking neurons reset to 0, which
+NIR's v_reset defaults to: files leave v_reset out when it is zero, so that readers older than nir 1.0.6
+(which have no v_reset field) read them. `dt` defaults to the one a NIR import kept in the graph's
+metadata ("nir.dt"). What NIR has no field for (SpikingAffine's quantisation, AvgPool2d's count_include_pad
 where padding makes no difference) is kept under the node metadata key "talon", so nir_to_ir restores
 it. Primitives NIR has no node for are listed together in one error.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from typing import Any, Callable
+
+import h5py
 
 import numpy as np
 
@@ -18,8 +24,10 @@ from talon import ir
 from talon.ir._atomic import atomic_file
 from talon.ir.primitives.base import numel
 
+from talon.errors import require
+
 from ..errors import ConversionError
-from .common import check_dt, load_nir, strict_threshold, to_seconds
+from .common import DT_KEY, NIRConversionWarning, check_dt, load_nir, strict_threshold, to_seconds
 from .importer import TALON_KEY
 
 
@@ -41,6 +49,8 @@ def _cuba_lif(nir: Any, node: ir.CubaLIF, shape: tuple, dt: float) -> Any:
 
 def _kept(node: ir.Node) -> dict:
     """What NIR has no field for, kept in the NIR node's metadata so that nir_to_ir restores the exact node."""
+    if getattr(node, "reset_mode", "zero") != "zero":
+        return {"reset_mode": node.reset_mode}
     if isinstance(node, ir.SpikingAffine):
         return {"type": "SpikingAffine", "spike_mode": node.spike_mode, "weight_bits": node.weight_bits,
                 "accumulator_bits": node.accumulator_bits}
@@ -102,8 +112,8 @@ CONVERTERS: dict[str, Callable[[Any, Any, tuple, float], Any]] = {
 
 def _why_not(node: ir.Node, shape: tuple) -> str | None:
     """Why a node of a supported type still has no NIR equivalent for this input shape, or None."""
-    if isinstance(node, ir.Affine) and len(shape) != 1:
-        return f"input shape {shape}: NIR's Affine takes vectors"
+    if isinstance(node, ir.Affine) and (not shape or any(d != 1 for d in shape[:-1])):
+        return f"input shape {shape}: NIR's Affine takes vectors (leading dims of 1 allowed)"
     if isinstance(node, (ir.AvgPool2d, ir.SumPool2d)) and getattr(node, "ceil_mode", False):
         return "ceil_mode=True (NIR pools floor their output size)"
     if isinstance(node, ir.AvgPool2d) and not node.count_include_pad and any(node.padding):
@@ -111,10 +121,27 @@ def _why_not(node: ir.Node, shape: tuple) -> str | None:
     return None
 
 
-def ir_to_nir(graph: ir.Graph, *, dt: float) -> Any:
-    """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step)."""
+def _reset_warning(graph: ir.Graph, strict: bool) -> None:
+    """NIR has no reset mode (its neurons reset to v_reset): subtract-reset neurons warn, or raise with strict."""
+    subtract = [name for name, node in graph.nodes.items() if getattr(node, "reset_mode", "zero") == "subtract"]
+    if not subtract:
+        return
+    text = (f"node(s) {subtract} reset by subtraction, which NIR cannot express: other NIR tools will read them as "
+            "resetting to v_reset = 0 (nir_to_ir restores the mode from the node metadata key 'talon')")
+    if strict:
+        raise ConversionError(f"{text}; strict=True refuses such conversions")
+    warnings.warn(text, NIRConversionWarning, stacklevel=3)
+
+
+def ir_to_nir(graph: ir.Graph, *, dt: float | None = None, strict: bool = False) -> Any:
+    """A nir.NIRGraph equivalent to `graph` when simulated with timestep `dt` (seconds per TALON step; by default
+    the dt a NIR import kept in the graph's metadata).
+
+    Subtract-reset neurons (no NIR field) warn with NIRConversionWarning, or raise ConversionError with strict."""
+    require(graph, ir.Graph, "ir_to_nir: graph", ConversionError)
     nir = load_nir()
-    dt = check_dt(dt)
+    dt = check_dt(graph.metadata.get(DT_KEY) if dt is None else dt)
+    _reset_warning(graph, strict)
     shapes = graph.infer_shapes()
     inputs = {n: tuple(shapes[graph.predecessors(n)[0]]) if graph.predecessors(n) else () for n in graph.nodes}
     problems = [
@@ -133,11 +160,27 @@ def ir_to_nir(graph: ir.Graph, *, dt: float) -> Any:
         nodes[name] = CONVERTERS[type(node).__name__](nir, shaped, inputs[name], dt)
         kept.update(_kept(node))
         nodes[name].metadata = {**node.metadata, **({TALON_KEY: kept} if kept else {})}
-    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata), type_check=False)
+    metadata = {k: v for k, v in graph.metadata.items() if k != DT_KEY}
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata, type_check=False)
 
 
-def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float) -> None:
-    """Write `graph` as a .nir file (HDF5) for timestep `dt`, atomically (a failed write leaves no partial file)."""
-    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt)  # converted before anything touches the disk
+def save_nir(graph: ir.Graph, path: str | os.PathLike, *, dt: float | None = None, strict: bool = False) -> None:
+    """Write `graph` as a .nir file (HDF5) for timestep `dt` (default: the graph's metadata["nir.dt"]), atomically
+    (a failed write leaves no partial file). Zero v_reset datasets are left out (see the module docstring)."""
+    nir, nir_graph = load_nir(), ir_to_nir(graph, dt=dt, strict=strict)  # converted before anything touches the disk
+    buffer = io.BytesIO()
+    nir.write(buffer, nir_graph)
+    with h5py.File(buffer, "r+") as h5:
+        _drop_zero_resets(h5["node"])
     with atomic_file(path) as f:
-        nir.write(f, nir_graph)
+        f.write(buffer.getvalue())
+
+
+def _drop_zero_resets(group: h5py.Group) -> None:
+    """Delete every all-zero v_reset dataset under a NIR node group (nested graphs included)."""
+    reset = group.get("v_reset")
+    if isinstance(reset, h5py.Dataset) and not np.any(reset[()]):
+        del group["v_reset"]
+    for child in group.values():
+        if isinstance(child, h5py.Group):
+            _drop_zero_resets(child)

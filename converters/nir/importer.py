@@ -24,6 +24,7 @@ from talon.ir._h5walk import NIR_FILTERS, SafeFile, walk
 
 from ..errors import ConversionError
 from .common import (
+    DT_KEY,
     behaviour_change,
     check_dt,
     inclusive_threshold,
@@ -268,7 +269,7 @@ def _load(graph_or_path: Any) -> Any:
         except Exception as exc:  # noqa: BLE001  (nir.read trusts the file: any failure means a malformed file)
             raise ConversionError(f"{path}: not a readable NIR file: {type(exc).__name__}: {exc}") from None
     if not isinstance(graph_or_path, nir.NIRGraph):
-        raise TypeError(f"nir_to_ir expects a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
+        raise ConversionError(f"nir_to_ir expects a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
     return graph_or_path
 
 
@@ -288,7 +289,8 @@ def _check_h5(raw: io.BytesIO, size: int) -> None:
 def nir_to_ir(
     graph_or_path: Any, *, dt: float | None = None, strict: bool = False, exact_threshold: bool = True
 ) -> ir.Graph:
-    """A TALON IR graph from a NIR graph or .nir file simulated with timestep `dt` (seconds per step).
+    """A TALON IR graph from a NIR graph or .nir file simulated with timestep `dt` (seconds per step), which the
+    graph keeps in metadata["nir.dt"] for a later ir_to_nir. A self-loop (an Affine feeding itself) is a one-node cycle.
 
     Behaviour changes TALON cannot avoid (non-zero v_reset, and with exact_threshold=False the
     `>` threshold) warn with NIRConversionWarning naming the node, or raise with strict=True.
@@ -319,7 +321,7 @@ def nir_to_ir(
             problems.append(f"NIR node {name!r} ({type(node).__name__}): {type(exc).__name__}: {exc}")
     if problems:
         raise ConversionError(f"{len(problems)} NIR node(s) cannot be converted: " + "; ".join(problems))
-    graph = ir.Graph(converted, edges, metadata=_metadata(source), allow_cycles=True)
+    graph = ir.Graph(converted, edges, metadata={**_metadata(source), DT_KEY: dt}, allow_cycles=True)
     graph.allow_cycles = graph.is_cyclic
     graph.infer_shapes()
     return graph

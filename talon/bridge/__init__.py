@@ -1,9 +1,11 @@
 """PyTorch <-> TALON IR: torch modules per primitive, graph executors, and to_ir."""
 
+from . import cnn_modules  # noqa: F401  (registers the modules of the CNN-family primitives)
 from .cyclic import CyclicGraphExecutor, CyclicState
 from .errors import ExecutorError, InputError, StateError
 from .executor import GraphExecutor, ir_to_torch
 from .export import to_ir
+from .host_region import HostRegionModule
 from .modules import (
     AffineModule,
     ChannelSplitModule,
@@ -24,6 +26,6 @@ __all__ = [
     "to_ir", "ir_to_torch", "GraphExecutor", "CyclicGraphExecutor", "CyclicState", "node_to_module",
     "nodes_to_modules", "register_module", "LIFModule", "IFModule", "ChannelSplitModule", "ConcatModule",
     "SkipModule", "SepConv2dModule", "AffineModule", "SpikingAffineModule", "PadModule", "ExecutorError",
-    "InputError", "StateError",
+    "InputError", "StateError", "HostRegionModule",
     "LIModule", "IntegratorModule", "CubaLIFModule", "ThresholdModule", "ScaleModule", "SumPool2dModule",
 ]

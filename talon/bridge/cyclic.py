@@ -8,14 +8,13 @@ external input by the feedback after the first step; we do not). Nodes named in 
 
 from __future__ import annotations
 
-import heapq
 from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ..ir.errors import GraphError
-from ..ir.graph import Graph
+from ..errors import GraphError, require
+from ..ir.graph import Graph, depth_first_back_edges, forward_order
 from .base import ExecutorModule, cast_real, take_inputs
 from .errors import StateError
 from .modules import CustomMap, nodes_to_modules
@@ -31,55 +30,6 @@ class CyclicState(dict):
     def __init__(self, states: Mapping[str, tuple], feedback: dict[Edge, torch.Tensor]):
         super().__init__(states)
         self.feedback = feedback
-
-
-def _feedback_edges(nodes: list[str], edges: Sequence[Edge], roots: list[str]) -> list[Edge]:
-    """Edges closing a cycle, by depth-first search from the roots (in order), following edges in edge order."""
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    for s, d in edges:
-        succ[s].append(d)
-    on_path: set[str] = set()
-    done: set[str] = set()
-    back: set[Edge] = set()
-    for root in roots:
-        if root in done:
-            continue
-        on_path.add(root)
-        stack = [(root, iter(succ[root]))]
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                on_path.discard(node)
-                done.add(node)
-                stack.pop()
-            elif child in on_path:
-                back.add((node, child))
-            elif child not in done:
-                on_path.add(child)
-                stack.append((child, iter(succ[child])))
-    return [e for e in edges if e in back]
-
-
-def _forward_order(nodes: list[str], edges: Sequence[Edge], skip: set[Edge]) -> list[str]:
-    """Topological order over the edges not in `skip`; ties keep the order of `nodes`."""
-    rank = {n: i for i, n in enumerate(nodes)}
-    pending = {n: 0 for n in nodes}
-    for s, d in edges:
-        if (s, d) not in skip:
-            pending[d] += 1
-    ready = [(rank[n], n) for n in nodes if pending[n] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, n = heapq.heappop(ready)
-        order.append(n)
-        for s, d in edges:
-            if s == n and (s, d) not in skip:
-                pending[d] -= 1
-                if pending[d] == 0:
-                    heapq.heappush(ready, (rank[d], d))
-    return order
 
 
 class CyclicGraphExecutor(ExecutorModule):
@@ -100,22 +50,26 @@ class CyclicGraphExecutor(ExecutorModule):
         super().__init__(modules)
         edges = [tuple(e) for e in edges]
         nodes = list(dict.fromkeys([n for e in edges for n in e] + list(modules)))
-        self.input_names = [n for n in nodes if n not in modules and not any(d == n for _, d in edges)]
+        sources, targets = {s for s, _ in edges}, {d for _, d in edges}
+        self.input_names = [n for n in nodes if n not in modules and n not in targets]
         if not self.input_names:
             raise GraphError("no input: give at least one node without a module and without incoming edges")
         if int(timesteps) < 1:
-            raise ValueError(f"timesteps must be a positive int, got {timesteps!r}")
+            raise GraphError(f"timesteps must be a positive int, got {timesteps!r}")
         self.timesteps = int(timesteps)
         self.return_state = return_state
         self.output_nodes = list(output_nodes) if output_nodes is not None else [
-            n for n in nodes if not any(s == n for s, _ in edges)]
-        missing = [n for n in self.output_nodes if n not in nodes]
+            n for n in nodes if n not in sources]
+        known = set(nodes)
+        missing = [n for n in self.output_nodes if n not in known]
         if missing or not self.output_nodes:
             raise GraphError(f"output_nodes {missing or self.output_nodes} are not nodes of the graph {nodes}")
-        self.feedback_edges = _feedback_edges(nodes, edges, self.input_names)
-        order = _forward_order(nodes, edges, set(self.feedback_edges))
+        self.feedback_edges = depth_first_back_edges(edges, self.input_names)
+        order = forward_order(nodes, edges, set(self.feedback_edges))
         if len(order) != len(nodes):
-            raise GraphError(f"nodes {[n for n in nodes if n not in order]} are not reachable from the inputs "
+            reached = set(order)
+            unreached = [n for n in nodes if n not in reached]
+            raise GraphError(f"nodes {unreached} are not reachable from the inputs "
                              f"{self.input_names}")
         self._plan = Plan(self.input_names, [n for n in order if n not in self.input_names], modules, edges,
                           self.feedback_edges)
@@ -136,6 +90,7 @@ class CyclicGraphExecutor(ExecutorModule):
         node_map: CustomMap | None = None,
     ) -> "CyclicGraphExecutor":
         """From an IR graph (cyclic or not); `output_nodes` defaults to its Output nodes."""
+        require(graph, Graph, "CyclicGraphExecutor.from_graph: graph", GraphError)
         boundary = set(graph.inputs) | set(graph.outputs)
         modules = {n: m for n, m in nodes_to_modules(graph, node_map).items() if n not in boundary}
         outputs = graph.outputs if output_nodes is None else output_nodes
@@ -160,7 +115,7 @@ class CyclicGraphExecutor(ExecutorModule):
             if value.dim() == 0 or value.shape[0] != batch:
                 raise StateError(f"{what} has shape {tuple(value.shape)}; the input's batch is {batch}")
         outputs = []
-        steps = self._plan.current_steps()
+        steps = self._plan.bind(self.node_modules)
         for t in range(self.timesteps):
             for slot, tensor in zip(self._input_slots, inputs):
                 vals[slot] = tensor

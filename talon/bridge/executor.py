@@ -12,19 +12,22 @@ convolution, and runs graphs with several inputs and outputs. Cyclic graphs need
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Mapping, Union
 
 import torch
 
 from .. import ir
-from ..ir.errors import GraphError
+from ..errors import GraphError, require
 from ..ir.graph import Graph
 from .base import ExecutorModule, take_inputs
 from .errors import InputError
 from .modules import CustomMap, nodes_to_modules
 from .plan import Plan
 
+# values per node that run_sequence computes at once: a chunk of timesteps this large stays in the caches
+CHUNK_ELEMENTS = 1 << 20
 Tensors = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 
 
@@ -36,6 +39,7 @@ class GraphExecutor(ExecutorModule):
     """
 
     def __init__(self, graph: Graph, return_state: bool = False, node_map: CustomMap | None = None):
+        require(graph, Graph, "GraphExecutor: graph", GraphError)
         if graph.back_edges():
             raise GraphError(f"graph has cycles (edges {graph.back_edges()}); GraphExecutor runs acyclic graphs: "
                              "use bridge.CyclicGraphExecutor.from_graph(graph, timesteps=...)")
@@ -49,14 +53,14 @@ class GraphExecutor(ExecutorModule):
         self.graph = graph
         self.return_state = return_state
         order = [n for n in graph.topological_order() if n not in graph.inputs]
-        self._plan = Plan(graph.inputs, order, modules, graph.edges, fixed_features=True)
+        self._plan = Plan(graph.inputs, order, modules, graph.edges)
         self.input_names: list[str] = graph.inputs
         self.output_names: list[str] = graph.outputs
         self.state_names: list[str] = self._plan.state_names
         self._input_shapes = [torch.Size(shapes[n]) for n in self.input_names]
         self._output_slots = [self._plan.output_slot(n) for n in self.output_names]
-        # a chain from the single input to the single output runs by Plan.run_chain when plan.direct()
-        self._chain = self._plan.chain is not None and self._output_slots == [self._plan.chain_output]
+        # the most values per sample of any node: run_sequence takes chunks of CHUNK_ELEMENTS values per node
+        self._widest = max((math.prod(s) for s in shapes.values() if s and all(type(d) is int for d in s)), default=1)
         self._state_shapes: list[torch.Size] = []
         self._batched_state_shapes: dict[int, list[torch.Size]] = {}
         # full shapes of single input tensors accepted before -> the state shapes for their batch
@@ -102,40 +106,39 @@ class GraphExecutor(ExecutorModule):
         else:
             inputs = [x]
         states = plan.import_state(state, self.dtype, state_shapes)
-        direct = plan.direct()
-        if direct and self._chain:
-            out = plan.run_chain(inputs[0], states)
-        else:
-            out = self._step(plan, inputs, states, direct)
+        vals = inputs + plan.unset
+        plan.run(vals, states, plan.bind(self.node_modules))
+        out = self._outputs(vals)
         if self.return_state:
             return out, plan.export_state(states)
         return out
 
-    def _step(self, plan: Plan, inputs: list[torch.Tensor], states: list[tuple], direct: bool) -> Tensors:
-        """The output(s) of one timestep by plan.run, over the fast steps when `direct` (plan.direct()) or
-        else the module calls; updates `states` in place."""
-        vals = inputs + plan.unset
-        plan.run(vals, states, plan.fast_steps if direct else plan.steps)
-        return self._outputs(vals)
-
     def run_sequence(self, xs: Tensors, state: Mapping[str, Any] | None = None):
-        """T timesteps over inputs shaped [T, batch, ...]: outputs stacked to [T, batch, ...] (and the final state)."""
+        """T timesteps over inputs shaped [T, batch, ...]: outputs stacked to [T, batch, ...] (and the final state).
+
+        Runs layer by layer (Plan.run_layers): each stateless module is called once on the whole sequence
+        [T*batch, ...] (its hooks see that tensor), each LIF/IF neuron once on [T, batch, ...], other stateful
+        modules once per timestep. Spikes and state equal those of T step calls, except that a layer's sums
+        over T*batch rows may round differently in the last bit than over batch rows; for the same reason a
+        sequence split over calls (state carried) equals one call to within float32 rounding."""
         plan = self._plan
         seqs = take_inputs(xs, self.input_names, self._input_shapes, self.dtype, lead=2)
         steps = {t.shape[0] for t in seqs}
         if len(steps) != 1 or 0 in steps:
             raise InputError(f"inputs must share one non-zero number of timesteps, got {sorted(steps)}")
-        states = plan.import_state(state, self.dtype, self._batch_state_shapes(seqs[0].shape[1]))
-        direct = plan.direct()
-        # iterating a tensor unbinds its time dim once, cheaper than indexing it at each timestep
-        if direct and self._chain:
-            outs = [plan.run_chain(x, states) for x in seqs[0]]
-        else:
-            outs = [self._step(plan, list(inputs), states, direct) for inputs in zip(*seqs)]
-        if isinstance(outs[0], dict):
-            out = {name: torch.stack([o[name] for o in outs]) for name in self.output_names}
-        else:
-            out = torch.stack(outs)
+        if len({t.shape[1] for t in seqs}) != 1:
+            raise InputError(f"inputs must share one batch size, got {[tuple(t.shape[:2]) for t in seqs]}")
+        timesteps, batch = seqs[0].shape[:2]
+        states = plan.import_state(state, self.dtype, self._batch_state_shapes(batch))
+        steps, chunk = plan.bind(self.node_modules), max(1, CHUNK_ELEMENTS // (batch * self._widest or 1))
+        parts = []
+        for start in range(0, timesteps, chunk):
+            n = min(chunk, timesteps - start)
+            vals = [t[start:start + n].reshape(n * batch, *t.shape[2:]) for t in seqs] + plan.unset
+            plan.run_layers(vals, states, steps, n)
+            parts.append([vals[s].reshape(n, batch, *vals[s].shape[1:]) for s in self._output_slots])
+        outs = [p[0] if len(parts) == 1 else torch.cat(p) for p in zip(*parts)]
+        out = outs[0] if len(outs) == 1 else dict(zip(self.output_names, outs))
         if self.return_state:
             return out, plan.export_state(states)
         return out
@@ -149,5 +152,6 @@ def ir_to_torch(
 ) -> GraphExecutor:
     """A GraphExecutor (eval mode) for a Graph or a .t1c path. Cyclic graphs raise a GraphError that points
     to CyclicGraphExecutor.from_graph, which needs the number of internal timesteps."""
+    require(graph_or_path, (Graph, str, os.PathLike), "ir_to_torch: graph_or_path", GraphError)
     graph = graph_or_path if isinstance(graph_or_path, Graph) else ir.read(graph_or_path)
     return GraphExecutor(graph, return_state=return_state, node_map=node_map)

@@ -17,6 +17,7 @@ from onnxscript import values as _osv
 
 from converters import onnx_to_ir
 from converters.importers.talon_ops import CUSTOM_DOMAIN, CUSTOM_OP
+from talon.errors import ConversionError, require
 from talon.ir import Graph
 from talon.ir.primitives import Node
 
@@ -113,7 +114,10 @@ def to_ir(
     spiking=True makes dense layers SpikingAffine with weight_bits, accumulator_bits and spike_mode;
     custom_map maps a module type to a callable returning the IR node for such a module.
     """
+    require(model, torch.nn.Module, "to_ir: model", ConversionError)
     args = sample if isinstance(sample, tuple) else (sample,)
+    for i, arg in enumerate(args):
+        require(arg, torch.Tensor, f"to_ir: sample[{i}]", ConversionError)
     model = replace_snntorch_modules(model)
     was_training = model.training
     model.eval()

@@ -21,11 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from onnx_ops.neuron_kernels import if_step, lif_coefficients, lif_step
+from onnx_ops import op_spec
+from onnx_ops.neuron_kernels import if_scan, if_step, lif_coefficients, lif_scan, lif_step
 
 from .. import ir
 from ..ir.graph import Graph
+from ..ir.errors import RegistryError
 from ..ir.primitives import Node
+from ..ir.primitives.neurons import RESET_MODES
 from ..ir.primitives.routing import SKIP_TYPES
 from .errors import ExecutorError
 
@@ -36,8 +39,14 @@ CustomMap = Mapping[Union[type, str], Union[ModuleFactory, nn.Module]]
 _FACTORIES: dict[type, ModuleFactory] = {}
 
 
-def register_module(*classes: type) -> Callable[[ModuleFactory], ModuleFactory]:
-    """Decorator: make a factory the default torch module builder for the given primitive classes."""
+def register_module(*classes: type, override: bool = False) -> Callable[[ModuleFactory], ModuleFactory]:
+    """Decorator: make a factory the default torch module builder for the given primitive classes.
+
+    A class that already has a factory is refused (RegistryError) unless override=True."""
+    taken = [cls.__name__ for cls in classes if cls in _FACTORIES]
+    if taken and not override:
+        raise RegistryError(f"a torch module factory is already registered for {taken}; pass override=True to "
+                            "replace it")
 
     def deco(factory: ModuleFactory) -> ModuleFactory:
         for cls in classes:
@@ -74,7 +83,6 @@ class _NeuronModule(nn.Module):
     a parameter in place, call refresh()."""
 
     _is_stateful = True
-    _state_size = 1  # the membrane
     param_names: tuple[str, ...] = ()
     kernel_names: tuple[str, ...] = ()  # derived non-persistent buffers, in the kernel's argument order
 
@@ -84,7 +92,7 @@ class _NeuronModule(nn.Module):
             self.register_buffer(name, as_float32(params[name]))
         shapes = {tuple(getattr(self, n).shape) for n in self.param_names}
         if len(shapes) != 1:
-            raise ValueError(f"{type(self).__name__}: parameters {self.param_names} differ in shape: {shapes}")
+            raise ExecutorError(f"{type(self).__name__}: parameters {self.param_names} differ in shape: {shapes}")
         self._fit_shape: torch.Size | None = None
         self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh())
         self.refresh()
@@ -107,7 +115,7 @@ class _NeuronModule(nn.Module):
 
     def _cache_kernel(self) -> None:
         # a plain tuple of the kernel buffers: reading it costs far less than one buffer lookup per step
-        self._kernel = tuple(self._buffers[name] for name in self.kernel_names)
+        self._kernel = tuple(getattr(self, name) for name in self.kernel_names)
 
     def _apply(self, fn, recurse=True):
         """Keep the cached kernel tuple pointing at the buffers after .to(), .cuda(), .double(), ..."""
@@ -131,60 +139,106 @@ class _NeuronModule(nn.Module):
         self.refresh()
 
     def extra_repr(self) -> str:
-        return f"shape={tuple(getattr(self, self.param_names[0]).shape)}"
+        mode = getattr(self, "reset_mode", "zero")
+        return f"shape={tuple(getattr(self, self.param_names[0]).shape)}" + (
+            f", reset_mode={mode!r}" if mode != "zero" else "")
 
 
 class _SpikingNeuron(_NeuronModule):
     """A neuron whose state is its membrane: ``forward(x, v=None) -> (spikes, v_next)``, `_step` from
-    onnx_ops.neuron_kernels in eager mode, the talon custom op (`_export`) while exporting."""
+    onnx_ops.neuron_kernels in eager mode, the talon custom op (`_export`) while exporting. `reset_mode`
+    'zero' sets the membrane to 0 after a spike, 'subtract' lowers it by the threshold.
+
+    Once fitted to a feature shape (the executors fit at construction), forward also takes a whole sequence
+    x [T, batch, *features] and returns (spikes [T, batch, *features], v after the last timestep), computed
+    by `_scan` (the same numbers as T steps) or, while gradients are needed, by T steps."""
 
     _step: Callable
+    _scan: Callable
+    reset_mode = "zero"
+    _subtract = False  # reset_mode == "subtract", the kernels' flag
+
+    def _set_reset_mode(self, reset_mode: str) -> None:
+        if reset_mode not in RESET_MODES:
+            raise ExecutorError(f"{type(self).__name__}: reset_mode must be one of {list(RESET_MODES)}, "
+                                f"got {reset_mode!r}")
+        self.reset_mode = reset_mode
+        self._subtract = reset_mode == "subtract"
 
     def forward(self, x: torch.Tensor, v: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if v is None:
-            v = torch.zeros_like(x)
         if exporting():  # the parameters, shaped for x without storing anything (export traces, never mutates)
+            v = torch.zeros_like(x) if v is None else v
             return self._export(x, v, *(self._shaped(getattr(self, n), x.shape[1:]) for n in self.param_names))
-        if x.shape[1:] != self._fit_shape:
+        fit = self._fit_shape
+        if x.shape[1:] != fit:
+            if fit is not None and x.dim() == len(fit) + 2 and x.shape[2:] == fit:
+                return self._sequence(x, v)
             self.fit(x.shape[1:])
-        return self._step(x, v, *self._kernel)
+        return self._step(x, torch.zeros_like(x) if v is None else v, *self._kernel, self._subtract)
+
+    def _sequence(self, xs: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """T timesteps of xs [T, batch, ...] from v (rest when None): (spikes [T, batch, ...], last v)."""
+        v = torch.zeros_like(xs[0]) if v is None else v
+        kernel = self._kernel
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (xs, v, *kernel)):
+            spikes = []
+            for x in xs:
+                s, v = self._step(x, v, *kernel, self._subtract)
+                spikes.append(s)
+            return torch.stack(spikes), v
+        return self._scan(xs, v, *kernel, self._subtract)
 
     def _export(self, x: torch.Tensor, v: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 
+def runs_sequences(module: nn.Module) -> bool:
+    """Whether `module` is a LIF/IF neuron with the standard forward, which also takes whole sequences
+    [T, batch, ...]; a subclass or an instance with its own forward is run one timestep at a time."""
+    return isinstance(module, _SpikingNeuron) and type(module).forward is _SpikingNeuron.forward and (
+        "forward" not in vars(module))
+
+
 class LIFModule(_SpikingNeuron):
     """Leaky integrate-and-fire (docs/neurons.md): ``forward(x, v=None) -> (spikes, v_next)``, dt = 1."""
+
+    _state_size = len(op_spec("LIF").state)  # the state items the talon op declares
 
     param_names = ("tau", "r", "v_leak", "v_threshold")
     kernel_names = ("beta", "one_minus_beta", "k_r", "k_v_leak", "k_v_threshold")
     _step = staticmethod(lif_step)
+    _scan = staticmethod(lif_scan)
 
-    def __init__(self, tau: Any, r: Any, v_leak: Any, v_threshold: Any):
+    def __init__(self, tau: Any, r: Any, v_leak: Any, v_threshold: Any, reset_mode: str = "zero"):
         super().__init__(tau=tau, r=r, v_leak=v_leak, v_threshold=v_threshold)
+        self._set_reset_mode(reset_mode)
 
     def _kernel_values(self) -> tuple[torch.Tensor, ...]:
         return (*lif_coefficients(self.tau), self.r, self.v_leak, self.v_threshold)
 
     def _export(self, x: torch.Tensor, v: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return talon_op("lif")(x, v, *params)
+        return talon_op("lif")(x, v, *params, self.reset_mode)
 
 
 class IFModule(_SpikingNeuron):
-    """Integrate-and-fire: ``forward(x, v=None) -> (spikes, v_next)`` with v = v + r*x, reset to zero."""
+    """Integrate-and-fire: ``forward(x, v=None) -> (spikes, v_next)`` with v = v + r*x, then the reset."""
+
+    _state_size = len(op_spec("IF").state)
 
     param_names = ("r", "v_threshold")
     kernel_names = ("k_r", "k_v_threshold")
     _step = staticmethod(if_step)
+    _scan = staticmethod(if_scan)
 
-    def __init__(self, r: Any, v_threshold: Any):
+    def __init__(self, r: Any, v_threshold: Any, reset_mode: str = "zero"):
         super().__init__(r=r, v_threshold=v_threshold)
+        self._set_reset_mode(reset_mode)
 
     def _kernel_values(self) -> tuple[torch.Tensor, ...]:
         return (self.r, self.v_threshold)
 
     def _export(self, x: torch.Tensor, v: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return talon_op("if_")(x, v, *params)
+        return talon_op("if_")(x, v, *params, self.reset_mode)
 
 
 # -- routing ----------------------------------------------------------------------------------------------
@@ -232,7 +286,7 @@ class SkipModule(nn.Module):
     def __init__(self, skip_type: str = "residual"):
         super().__init__()
         if skip_type not in SKIP_TYPES:
-            raise ValueError(f"SkipModule: skip_type must be one of {sorted(SKIP_TYPES)}, got {skip_type!r}")
+            raise ExecutorError(f"SkipModule: skip_type must be one of {sorted(SKIP_TYPES)}, got {skip_type!r}")
         self.skip_type = skip_type
         self.concatenate = SKIP_TYPES[skip_type] == "concatenate"
 
@@ -259,34 +313,15 @@ class SepConv2dModule(nn.Module):
 
 
 class AffineModule(nn.Linear):
-    """nn.Linear (y = x W^T + b) reading its parameters straight from ``_parameters``: a module attribute
-    lookup costs about 0.4 us, a noticeable part of a small layer's timestep."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self._parameters
-        return F.linear(x, p["weight"], p["bias"])
+    """nn.Linear (y = x W^T + b) for an IR Affine."""
 
 
-class _FastConv:
-    """Convolution forward reading weight and bias straight from ``_parameters`` (zero padding mode)."""
-
-    _conv: Callable
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self._parameters
-        return self._conv(x, p["weight"], p["bias"], self.stride, self.padding, self.dilation, self.groups)
+class Conv1dModule(nn.Conv1d):
+    """nn.Conv1d for an IR Conv1d."""
 
 
-class Conv1dModule(_FastConv, nn.Conv1d):
-    """nn.Conv1d with the fast forward."""
-
-    _conv = staticmethod(F.conv1d)
-
-
-class Conv2dModule(_FastConv, nn.Conv2d):
-    """nn.Conv2d with the fast forward."""
-
-    _conv = staticmethod(F.conv2d)
+class Conv2dModule(nn.Conv2d):
+    """nn.Conv2d for an IR Conv2d."""
 
 
 class SpikingAffineModule(AffineModule):
@@ -415,12 +450,12 @@ def _flatten(node: ir.Flatten) -> nn.Module:
 
 @register_module(ir.LIF)
 def _lif(node: ir.LIF) -> nn.Module:
-    return LIFModule(node.tau, node.r, node.v_leak, node.v_threshold)
+    return LIFModule(node.tau, node.r, node.v_leak, node.v_threshold, node.reset_mode)
 
 
 @register_module(ir.IF)
 def _if(node: ir.IF) -> nn.Module:
-    return IFModule(node.r, node.v_threshold)
+    return IFModule(node.r, node.v_threshold, node.reset_mode)
 
 
 @register_module(ir.ChannelSplit)

@@ -12,18 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from onnx_ops import op_spec
 from onnx_ops.neuron_kernels import lif_coefficients
 from onnx_ops.nir_kernels import cuba_lif_step, integrator_step, li_step, scale, sum_pool2d, threshold
 
 from .. import ir
 from .modules import _NeuronModule, exporting, register_module, talon_op
-
-
-def _op(name: str):
-    """The ``torch.ops.talon.<name>`` custom op of a NIR-derived primitive (registered on first use)."""
-    import onnx_ops.nir_torch_ops  # noqa: F401  (registers the ops; imported only while exporting)
-
-    return talon_op(name)
 
 
 class _FittedModule(_NeuronModule):
@@ -36,6 +30,8 @@ class _FittedModule(_NeuronModule):
 
 class LIModule(_FittedModule):
     """Leaky integrator: ``forward(x, v=None) -> (v_next, v_next)``; the output is the membrane."""
+
+    _state_size = len(op_spec("LI").state)
 
     param_names = ("tau", "r", "v_leak")
     kernel_names = ("beta", "one_minus_beta", "k_r", "k_v_leak")
@@ -50,13 +46,15 @@ class LIModule(_FittedModule):
         self._fitted(x)
         v = torch.zeros_like(x) if v is None else v
         if exporting():
-            return _op("li")(x, v, self.tau.reshape(self.beta.shape), self.k_r, self.k_v_leak)
+            return talon_op("li")(x, v, self.tau.reshape(self.beta.shape), self.k_r, self.k_v_leak)
         v = li_step(x, v, *self._kernel)
         return v, v
 
 
 class IntegratorModule(_FittedModule):
     """Integrator: ``forward(x, v=None) -> (v_next, v_next)`` with v_next = v + r*x."""
+
+    _state_size = len(op_spec("Integrator").state)
 
     param_names = ("r",)
     kernel_names = ("k_r",)
@@ -71,7 +69,7 @@ class IntegratorModule(_FittedModule):
         self._fitted(x)
         v = torch.zeros_like(x) if v is None else v
         if exporting():
-            return _op("integrator")(x, v, self.k_r)
+            return talon_op("integrator")(x, v, self.k_r)
         v = integrator_step(x, v, *self._kernel)
         return v, v
 
@@ -79,7 +77,7 @@ class IntegratorModule(_FittedModule):
 class CubaLIFModule(_FittedModule):
     """Current-based LIF: ``forward(x, v=None, i=None) -> (spikes, v_next, i_next)``."""
 
-    _state_size = 2  # membrane, synaptic current
+    _state_size = len(op_spec("CubaLIF").state)  # membrane, synaptic current, as the talon op declares
     param_names = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
     kernel_names = ("alpha", "one_minus_alpha", "k_w_in", "beta", "one_minus_beta", "k_r", "k_v_leak", "k_v_threshold")
 
@@ -98,7 +96,7 @@ class CubaLIFModule(_FittedModule):
         i = torch.zeros_like(x) if i is None else i
         if exporting():
             shape = self.beta.shape
-            return _op("cuba_lif")(x, v, i, self.tau_syn.reshape(shape), self.tau_mem.reshape(shape), self.k_r,
+            return talon_op("cuba_lif")(x, v, i, self.tau_syn.reshape(shape), self.tau_mem.reshape(shape), self.k_r,
                                    self.k_v_leak, self.k_v_threshold, self.k_w_in)
         return cuba_lif_step(x, v, i, *self._kernel)
 
@@ -124,7 +122,7 @@ class ThresholdModule(_ElementwiseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._fitted(x)
         if exporting():
-            return _op("threshold")(x, *self._kernel)
+            return talon_op("threshold")(x, *self._kernel)
         return threshold(x, *self._kernel)
 
 
@@ -151,7 +149,7 @@ class SumPool2dModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if exporting():
-            return _op("sum_pool2d")(x, list(self.kernel_size), list(self.stride), list(self.padding))
+            return talon_op("sum_pool2d")(x, list(self.kernel_size), list(self.stride), list(self.padding) * 2)
         return sum_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:

@@ -4,8 +4,11 @@ Every node's output lives in a slot (a multi-output node has one slot per output
 resolved at build time, so one timestep is a single loop over tuples. Nodes without a module (Input,
 Output, ...) are identities: their slot aliases their input's, or holds the sum of several inputs.
 A feedback (cycle-closing) edge reads a slot that holds its source's output of the previous timestep.
-A graph that is one chain of single-input nodes (most feed-forward SNNs) also gets `chain`, a leaner
-loop passing one tensor along (see run_chain).
+
+Steps name their module by its key in the executor's ``node_modules``; `bind` looks the modules up at each
+call, so a module replaced there is the one that runs, and every module is called as a module (hooks and
+forward overrides apply). An acyclic plan also runs layer by layer (`run_layers`): each step once over all
+timesteps, stateless modules on [T*batch, ...] and neurons on [T, batch, ...].
 """
 
 from __future__ import annotations
@@ -14,25 +17,23 @@ from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.compiler import is_compiling
-from torch.nn.modules import module as _module
 
 from ..ir.errors import GraphError
-from ..ir.graph import output_indices
-from .base import cast_real
+from ..ir.graph import adjacency, output_indices
+from .base import cast_real, module_key
 from .errors import StateError
+from .modules import runs_sequences
 from .state_checks import check_state_items, check_state_mapping
-from .modules import _SpikingNeuron
 
-ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI, NEURON = range(7)
+ADD, ADD_FEEDBACK, CALL, MERGE, STATE, MULTI, MERGE_MULTI = range(7)
 
 Edge = tuple[str, str]
 
 
 class Plan:
     """Steps for `order` (topological, inputs excluded); `edges` in edge order; `feedback` closes cycles.
-    `fixed_features`: the executor refuses inputs of other feature shapes, so each node sees the same feature
-    shape on every call; this enables `chain` (see run_chain)."""
+    `modules` (node name -> module or None) fixes each step's kind; the modules themselves are looked up at
+    each call by `bind` (a replacement must be of the same kind: stateful, merge, multi-output or plain)."""
 
     def __init__(
         self,
@@ -41,10 +42,9 @@ class Plan:
         modules: Mapping[str, nn.Module | None],
         edges: Sequence[Edge],
         feedback: Sequence[Edge] = (),
-        fixed_features: bool = False,
     ):
         self.slot: dict[tuple[str, int], int] = {}
-        self.steps: list[tuple] = []
+        self.steps: list[tuple] = []  # (kind, module key or None, input slot(s), output slot(s), state index)
         self.state_names: list[str] = []
         self.state_modules: list[nn.Module] = []
         self._count = 0
@@ -55,10 +55,11 @@ class Plan:
         feedback_slot: dict[Edge, int] = {}
         for edge in feedback:
             feedback_slot[edge] = self._new()
+        pred, succ = adjacency(order, edges)
         for name in order:
-            fwd = [self._source_slot((s, d)) for s, d in edges if d == name and (s, d) not in feedback_slot]
-            back = [feedback_slot[(s, d)] for s, d in edges if d == name and (s, d) in feedback_slot]
-            self._add_node(name, modules.get(name), fwd, back, sum(1 for s, _ in edges if s == name))
+            fwd = [self._source_slot((s, name)) for s in pred[name] if (s, name) not in feedback_slot]
+            back = [feedback_slot[(s, name)] for s in pred[name] if (s, name) in feedback_slot]
+            self._add_node(name, modules.get(name), fwd, back, len(succ[name]))
         # (feedback slot, source slot) pairs, copied after each timestep
         self.carry: list[tuple[int, int]] = [(fb, self._source_slot(e)) for e, fb in feedback_slot.items()]
         self.num_slots = self._count
@@ -66,11 +67,6 @@ class Plan:
         self.unset: list[None] = [None] * (self._count - len(inputs))
         self._state_index = {n: i for i, n in enumerate(self.state_names)}
         self._state_sizes = [getattr(m, "_state_size", None) for m in self.state_modules]
-        self._hooks = _hook_dicts([step[1] for step in self.steps if step[1] is not None])
-        # the same steps calling forward directly: nn.Module.__call__ costs about 0.5 us per step
-        self.fast_steps = [(k, fn.forward if fn is not None else None, *rest) for k, fn, *rest in self.steps]
-        self.chain, self.chain_output = _chain(self.steps, len(inputs)) if fixed_features else (None, None)
-        self._checked_kernels: list = [None] * len(self.state_names)
 
     def _source_slot(self, edge: Edge) -> int:
         """The slot an edge reads: its source's output, the edge's own output for a multi-output source."""
@@ -83,12 +79,16 @@ class Plan:
     def _add_node(self, name: str, module: nn.Module | None, fwd: list[int], back: list[int], n_out: int) -> None:
         if not fwd:
             raise GraphError(f"node {name!r} has no input reachable from the graph's inputs")
+        key = module_key(name)
         if module is not None and getattr(module, "_is_merge", False):
             if back:
                 raise GraphError(f"merge node {name!r} cannot take a feedback edge; route it through a node "
                                  "that sums its inputs")
+            if getattr(module, "_is_multi_output", False):  # several inputs and outputs (HostRegion)
+                self.steps.append((MERGE_MULTI, key, tuple(fwd), self._outputs(name, n_out), -1))
+                return
             self.slot[(name, 0)] = self._new()
-            self.steps.append((MERGE, module, tuple(fwd), self.slot[(name, 0)], -1))
+            self.steps.append((MERGE, key, tuple(fwd), self.slot[(name, 0)], -1))
             return
         x = fwd[0]
         if len(fwd) + len(back) > 1:
@@ -97,23 +97,32 @@ class Plan:
         if module is None:
             self.slot[(name, 0)] = x
         elif getattr(module, "_is_multi_output", False):
-            self._multi.add(name)
-            outs = tuple(self._new() for _ in range(n_out))
-            for i, s in enumerate(outs):
-                self.slot[(name, i)] = s
-            self.steps.append((MULTI, module, x, outs, -1))
+            self.steps.append((MULTI, key, x, self._outputs(name, n_out), -1))
         elif getattr(module, "_is_stateful", False):
             self.slot[(name, 0)] = self._new()
-            self.steps.append((STATE, module, x, self.slot[(name, 0)], len(self.state_names)))
+            self.steps.append((STATE, key, x, self.slot[(name, 0)], len(self.state_names)))
             self.state_names.append(name)
             self.state_modules.append(module)
         else:
             self.slot[(name, 0)] = self._new()
-            self.steps.append((CALL, module, x, self.slot[(name, 0)], -1))
+            self.steps.append((CALL, key, x, self.slot[(name, 0)], -1))
+
+    def _outputs(self, name: str, n_out: int) -> tuple[int, ...]:
+        """New slots for the outputs of a multi-output node, one per outgoing edge."""
+        self._multi.add(name)
+        outs = tuple(self._new() for _ in range(n_out))
+        for i, s in enumerate(outs):
+            self.slot[(name, i)] = s
+        return outs
 
     def output_slot(self, name: str) -> int:
         """The slot holding a node's (first) output."""
         return self.slot[(name, 0)]
+
+    def bind(self, node_modules: Mapping[str, nn.Module]) -> list[tuple]:
+        """The steps with each module key replaced by the module now held under it in `node_modules`."""
+        modules = dict(node_modules.items())
+        return [(kind, None if key is None else modules[key], a, out, si) for kind, key, a, out, si in self.steps]
 
     def import_state(self, state: Mapping[str, Any] | None, dtype: torch.dtype,
                      shapes: list[torch.Size] | None = None) -> list[tuple]:
@@ -153,17 +162,8 @@ class Plan:
         """The user-facing state dict: stateful node name -> tuple (membrane first)."""
         return dict(zip(self.state_names, states))
 
-    def direct(self) -> bool:
-        """Whether steps may call forward directly: not while hooks are registered, nor while torch.compile /
-        torch.export trace (they record module scopes in __call__, and the modules emit talon ops)."""
-        return not (is_compiling() or any(self._hooks) or _global_hooks())
-
-    def current_steps(self) -> list[tuple]:
-        """The fast steps when `direct`, else those going through nn.Module.__call__."""
-        return self.fast_steps if self.direct() else self.steps
-
     def run(self, vals: list, states: list, steps: list[tuple]) -> None:
-        """One timestep of `steps` (from current_steps): fill `vals` (inputs set), update `states` in place."""
+        """One timestep of `steps` (from bind): fill `vals` (inputs set), update `states` in place."""
         for kind, fn, a, out, si in steps:
             if kind == CALL:
                 vals[out] = fn(vals[a])
@@ -179,48 +179,39 @@ class Plan:
                 res = fn(vals[a])
                 for i, o in enumerate(out):
                     vals[o] = res[i]
+            elif kind == MERGE_MULTI:
+                res = fn(*[vals[i] for i in a])
+                for i, o in enumerate(out):
+                    vals[o] = res[i]
             else:  # ADD_FEEDBACK: feedback slots are None before the first timestep (zeros)
                 vals[out] = _sum([vals[i] for i in a if vals[i] is not None])
         for fb, src in self.carry:
             vals[fb] = vals[src]
 
-    def run_chain(self, x: torch.Tensor, states: list) -> torch.Tensor:
-        """One timestep of `chain` in place of the fast steps: x passes from step to step, and the output of
-        the last (slot `chain_output`) is returned. A spiking neuron with the standard forward (LIF, IF) calls
-        its kernel directly once forward has checked its input's shape against that kernel (its object changes
-        when the neuron is refit, refreshed or moved; the input's shape cannot, given `fixed_features`)."""
-        checked = self._checked_kernels
-        for kind, fn, si in self.chain:
-            if kind == CALL:
-                x = fn(x)
-            elif kind == NEURON:  # fn is the module
-                state, kernel = states[si], fn._kernel
-                if state and kernel is checked[si]:
-                    x, v = fn._step(x, state[0], *kernel)
-                else:  # at rest, or a new kernel: forward checks x (refitting the neuron to it)
-                    x, v = fn.forward(x, *state)
-                    checked[si] = fn._kernel
-                states[si] = (v,)
-            else:  # STATE
-                res = fn(x, *states[si])
-                x = res[0]
-                states[si] = res[1:]
-        return x
-
-
-def _chain(steps: list[tuple], n_inputs: int) -> tuple[list[tuple] | None, int | None]:
-    """(kind, forward or neuron module, state index) per step and the last step's output slot, when the steps
-    form one chain from the single input (slot 0), each reading the previous one's output; else (None, None)."""
-    if n_inputs != 1:
-        return None, None
-    chain, slot = [], 0
-    for kind, module, a, out, si in steps:
-        if kind not in (CALL, STATE) or a != slot:
-            return None, None
-        neuron = kind == STATE and type(module).forward is _SpikingNeuron.forward
-        chain.append((NEURON, module, si) if neuron else (kind, module.forward, si))
-        slot = out
-    return chain, slot
+    def run_layers(self, vals: list, states: list, steps: list[tuple], timesteps: int) -> None:
+        """All `timesteps` of an acyclic plan, one step at a time: slots hold [T*batch, ...] tensors (inputs
+        set), so stateless modules run once over the whole sequence; a neuron that runs sequences
+        (modules.runs_sequences) is called once on [T, batch, ...], any other stateful module once per timestep.
+        Updates `states` in place to the state after the last timestep."""
+        for kind, fn, a, out, si in steps:
+            if kind == STATE:
+                x = vals[a]
+                xs = x.reshape(timesteps, x.shape[0] // timesteps, *x.shape[1:])
+                if runs_sequences(fn):
+                    res = fn(xs, *states[si])
+                    ys, states[si] = res[0], res[1:]
+                else:
+                    outs, state = [], states[si]
+                    for x_t in xs:
+                        res = fn(x_t, *state)
+                        outs.append(res[0])
+                        state = res[1:]
+                    ys, states[si] = torch.stack(outs), state
+                vals[out] = ys.reshape(x.shape[0], *ys.shape[2:])
+            elif kind == ADD_FEEDBACK:
+                raise GraphError("run_layers runs acyclic plans only")
+            else:
+                self.run(vals, states, [(kind, fn, a, out, si)])
 
 
 def _sum(tensors: list):
@@ -229,15 +220,3 @@ def _sum(tensors: list):
     for t in tensors[1:]:
         acc = acc + t
     return acc
-
-
-def _hook_dicts(modules: list[nn.Module]) -> list[dict]:
-    """Each step module's own hook registries: while all are empty, forward can be called directly."""
-    return [d for m in modules for d in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks,
-                                         m._backward_pre_hooks)]
-
-
-def _global_hooks() -> bool:
-    """True when a hook for every module is registered (torch.nn.modules.module.register_module_*_hook)."""
-    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks
-                or _module._global_backward_hooks or _module._global_backward_pre_hooks)

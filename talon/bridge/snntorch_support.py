@@ -7,9 +7,17 @@ That is TALON's LIF (docs/neurons.md) with beta_talon = beta, r = 1/(1-beta), v_
 threshold moved one float32 step up (``>`` becomes ``>=`` exactly in float32): identical spikes. The
 TALON membrane is reported after the reset (snnTorch reports it before and resets on the next step).
 What TALON LIF cannot express is refused with a ConversionError naming the module: reset by
-subtraction (snnTorch's default), no reset, graded spikes, inhibition, state quantisation, beta = 1,
+subtraction (snnTorch's default; see below), no reset, graded spikes, inhibition, state quantisation, beta = 1,
 and the other snnTorch neurons (Synaptic and RLeaky reset to zero by discarding the whole next update,
 input included, which TALON's CubaLIF and LIF do not do).
+
+Reset by subtraction has no exact TALON equivalent, although TALON LIF and IF have reset_mode='subtract'.
+snnTorch subtracts with a delay, after the next step's decay: ``mem = beta*mem + x - spk_prev*threshold``.
+TALON subtracts at the spike, so the subtracted threshold decays with the membrane:
+``v = beta*(v - spk_prev*v_threshold) + ...``. Writing snnTorch's update in TALON's form needs a subtraction
+of threshold/beta while firing at threshold: two values where TALON has one. With beta = 1 (a TALON IF)
+the forms agree in real arithmetic, but the threshold moved one float32 step up for ``>`` would be
+subtracted too, and the additions round in another order, so spikes are not guaranteed identical either.
 """
 
 from __future__ import annotations
@@ -59,8 +67,10 @@ def leaky_parameters(module: nn.Module, name: str = "") -> dict[str, np.ndarray]
         return ConversionError(f"{where}: {reason}")
 
     if module.reset_mechanism == "subtract":
-        raise refuse("resets by subtraction (reset_mechanism='subtract', snnTorch's default), which TALON LIF "
-                     "cannot express: it resets to zero. Build the neuron with reset_mechanism='zero'")
+        raise refuse("resets by subtraction (reset_mechanism='subtract', snnTorch's default) after the next "
+                     "step's decay (mem = beta*mem + x - spk_prev*threshold); TALON's reset_mode='subtract' "
+                     "subtracts at the spike, before the decay, so its spikes differ unless the subtracted "
+                     "amount were threshold/beta. Build the neuron with reset_mechanism='zero'")
     if module.reset_mechanism != "zero":
         raise refuse(f"reset_mechanism={module.reset_mechanism!r} has no TALON equivalent (TALON LIF resets to zero)")
     if module.inhibition or module.state_quant:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 import numpy as np
@@ -123,7 +124,8 @@ dt_option = click.option("--dt", type=click.FloatRange(min=0, min_open=True),
                          help="Seconds per TALON timestep, for .nir files (NIR is continuous-time).")
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """A byte count as B, KB, MB or GB."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -131,8 +133,70 @@ def _human_bytes(n: int) -> str:
     raise AssertionError
 
 
-def _shape_text(shapes: list[list[int]]) -> str:
+def shape_text(shapes: list[list[int]]) -> str:
+    """Shapes as "(2, 3), (4)", or "-" for none."""
     return ", ".join("(" + ", ".join(map(str, s)) + ")" for s in shapes) or "-"
+
+
+# -- options several commands share --------------------------------------------------------------------
+JSON_SCHEMA_VERSION = 1  # docs/cli-json.md; bumped only when a key changes meaning or disappears
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (docs/cli-json.md).")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+atol_option = click.option("--atol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+                           help="Accepted absolute difference.")
+rtol_option = click.option("--rtol", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                           help="Accepted difference relative to the second run's value.")
+
+
+def emit_json(command: str, payload: dict[str, Any]) -> None:
+    """Print a command's result as one JSON document headed by its schema name and version."""
+    from .report import jsonable
+
+    click.echo(json.dumps({"schema": f"talon.{command}", "version": JSON_SCHEMA_VERSION, **jsonable(payload)},
+                          indent=2))
+
+
+def input_options(default_batch: int | None) -> Callable[[Callable], Callable]:
+    """--steps, --batch, --input, --random, --rate and --seed: where a command's inputs come from."""
+    batch_help = "Batch size of random inputs" + (f" (default {default_batch}, or the .onnx file's fixed batch)."
+                                                   if default_batch else ".")
+    options = [
+        click.option("--steps", "-T", type=click.IntRange(min=1), help="Timesteps (default 10, or the input file's T)."),
+        click.option("--batch", "-B", type=click.IntRange(min=1), help=batch_help),
+        click.option("--input", "input_path", type=click.Path(dir_okay=False),
+                     help="Inputs: .npy (T, B, ...) or (B, ...), or .npz keyed by input name."),
+        click.option("--random", "distribution", type=click.Choice(files.DISTRIBUTIONS), default="gaussian",
+                     show_default=True, help="Random inputs: standard normal, uniform on [0, 1), or spikes at --rate."),
+        click.option("--rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+                     help="Spike probability per element and step of --random bernoulli inputs."),
+        seed_option,
+    ]
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def make_inputs(graph: talon.ir.Graph, path: str, options: dict[str, Any], default_batch: int = 1) -> dict[str, np.ndarray]:
+    """The inputs input_options describe: the --input file, else random ones (batch: --batch, else the .onnx
+    file's fixed batch, else default_batch). Pops those options."""
+    steps, batch, input_path = options.pop("steps"), options.pop("batch"), options.pop("input_path")
+    distribution, rate, seed = options.pop("distribution"), options.pop("rate"), options.pop("seed")
+    if input_path:
+        ctx = click.get_current_context()
+        given = [f"--{name}" for name in ("random", "rate", "seed", "batch")
+                 if ctx.get_parameter_source("distribution" if name == "random" else name)
+                 is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"give either --input or {'/'.join(given)}, not both")
+        return files.load_inputs(input_path, graph, steps)
+    if batch is None:
+        batch = files.fixed_batch(path) or default_batch
+    return files.random_inputs(graph, steps or 10, batch, seed, distribution, rate)
 
 
 # -- the commands ------------------------------------------------------------------------------------
@@ -150,23 +214,80 @@ def cli() -> None:
 @click.option("--weight-bits", type=int, help="Weight precision recorded on SpikingAffine layers.")
 @click.option("--accumulator-bits", type=int, help="Accumulator precision recorded on SpikingAffine layers.")
 @click.option("--spike-mode", type=click.Choice(["binary", "graded", "rate"]), help="SpikingAffine spike mode.")
-@click.option("--opset", type=int, help="ONNX opset of a written .onnx file.")
+@click.option("--opset", type=int, callback=lambda ctx, param, value: _check_opset(value),
+              help="ONNX opset of a written .onnx file.")
+@click.option("--host-fallback", is_flag=True, default=None,
+              help="Keep ONNX nodes without a TALON equivalent as HostRegion nodes run by onnxruntime.")
 @dt_option
+@json_option
 @debug_option
-def convert(src: str, dst: str, **options: Any) -> None:
+def convert(src: str, dst: str, as_json: bool, **options: Any) -> None:
     """Convert SRC to DST, formats chosen by extension (.onnx, .t1c, .nir)."""
-    reads, writes = files.model_format(src).read_options, files.model_format(dst).write_options
+    reads = files.model_format(src).read_options
+    writes = files.model_format(dst).write_options
     files.existing(src)
     for path, takes in ((src, reads), (dst, writes)):
         if "dt" in takes and options["dt"] is None:
             raise files.missing_dt(path)
+    from converters import UnsupportedOperatorError
     from converters import convert as convert_file
 
-    with spinner(f"Converting {src} -> {dst}"), reported_warnings():
-        graph = convert_file(src, dst, **options)
+    try:
+        with spinner(f"Converting {src} -> {dst}"), reported_warnings():
+            graph = convert_file(src, dst, **options)
+    except UnsupportedOperatorError as exc:
+        _print_refusal(src, exc)
+        click.get_current_context().exit(EXIT_ERROR)
     size = Path(dst).stat().st_size
+    if as_json:
+        emit_json("convert", {"source": src, "destination": dst, "nodes": len(graph.nodes), "edges": len(graph.edges),
+                              "params": graph.num_params(), "bytes": size})
+        return
     out.print(f"Converted {src} -> {dst}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
-              f"{graph.num_params():,} parameters, {_human_bytes(size)}")
+              f"{graph.num_params():,} parameters, {human_bytes(size)}")
+    _print_coverage(graph)
+
+
+def _print_refusal(src: str, exc: Any) -> None:
+    """The nodes without a TALON equivalent as a short table by op type, and the way forward."""
+    table = Table(title=f"{src}: {len(exc.nodes)} ONNX node(s) have no TALON IR equivalent", title_justify="left")
+    table.add_column("op type", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("nodes", no_wrap=True)
+    table.add_column("reason (first node)")
+    groups: dict[str, list[Any]] = {}
+    for node in exc.nodes:
+        groups.setdefault(node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}",
+                          []).append(node)
+    for op, nodes in groups.items():
+        names = "\n".join(n.name or "(unnamed)" for n in nodes[:3]) + (f"\n+{len(nodes) - 3} more" if len(nodes) > 3 else "")
+        table.add_row(data_text(op), str(len(nodes)), data_text(names), data_text(nodes[0].reason))
+    err.print(table)
+    err.print(f"error: {src} cannot be converted natively; rerun with --host-fallback to keep these nodes as "
+              "HostRegion nodes run by onnxruntime", markup=False)
+
+
+def _print_coverage(graph: talon.ir.Graph) -> None:
+    """The TALON-native share and the host regions, when the graph records a conversion report."""
+    from converters.coverage import REPORT_KEY, ConversionReport
+
+    if REPORT_KEY in graph.metadata:
+        for line in ConversionReport.from_metadata(graph.metadata[REPORT_KEY]).lines():
+            out.print(line, markup=False)
+
+
+def _check_opset(opset: int | None) -> int | None:
+    """The --opset value when ir_to_onnx can write it and this onnx knows it; BadParameter at once otherwise."""
+    if opset is None:
+        return None
+    import onnx
+
+    from converters.ir_to_onnx import MIN_OPSET
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise click.BadParameter(f"{opset} is outside the opsets TALON writes with this onnx ({MIN_OPSET}..{newest})")
+    return opset
 
 
 @cli.command()
@@ -174,14 +295,14 @@ def convert(src: str, dst: str, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--dot", is_flag=True, help="Print the graph as Graphviz DOT text.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the graph picture: .dot/.gv text, or .svg/.png/.pdf through Graphviz.")
+              help="Write the graph picture: .dot/.gv text, or .svg/.png/.pdf (Graphviz when installed, else matplotlib).")
 @dt_option
 @debug_option
 def inspect(path: str, as_json: bool, dot: bool, output: str | None, dt: float | None) -> None:
     """Show a model's nodes, shapes, parameters, edges, totals and metadata."""
     graph = load(path, dt)
     if output:
-        _write_picture(graph, output)
+        _write_picture(graph, output, Path(path).name)
     if dot:
         click.echo(report.to_dot(graph), nl=False)
         return
@@ -191,10 +312,11 @@ def inspect(path: str, as_json: bool, dot: bool, output: str | None, dt: float |
         click.echo(json.dumps(info, indent=2))
         return
     _print_report(info)
+    _print_coverage(graph)
 
 
-def _write_picture(graph: talon.ir.Graph, output: str) -> None:
-    """Write DOT text, or render it with Graphviz's `dot` program for picture formats."""
+def _write_picture(graph: talon.ir.Graph, output: str, title: str) -> None:
+    """Write DOT text, or a picture: through Graphviz's `dot` program when installed, else drawn with matplotlib."""
     import shutil
     import subprocess
 
@@ -205,9 +327,10 @@ def _write_picture(graph: talon.ir.Graph, output: str) -> None:
     elif fmt in ("svg", "png", "pdf"):
         program = shutil.which("dot")
         if program is None:
-            raise files.CliError(f"{output}: drawing .{fmt} needs Graphviz's `dot` program, which is not installed; "
-                                 "install Graphviz, or write the DOT text with -o graph.dot")
-        subprocess.run([program, f"-T{fmt}", "-o", output], input=text, text=True, check=True, capture_output=True)
+            plots.save_graph_picture(output, graph, title)
+        else:
+            subprocess.run([program, f"-T{fmt}", "-o", output], input=text, text=True, check=True,
+                           capture_output=True)
     else:
         raise files.CliError(f"{output}: unknown picture extension {fmt!r}; expected .dot, .gv, .svg, .png or .pdf")
     err.print(f"wrote {output}", markup=False)
@@ -219,8 +342,8 @@ def _print_report(info: dict[str, Any]) -> None:
                          ("output shape", "left"), ("params", "right")):
         table.add_column(col, justify=justify)
     for row in info["nodes"]:
-        table.add_row(data_text(row["name"]), data_text(row["type"]), _shape_text(row["input_shapes"]),
-                      _shape_text(row["output_shapes"]), f"{row['params']:,}")
+        table.add_row(data_text(row["name"]), data_text(row["type"]), shape_text(row["input_shapes"]),
+                      shape_text(row["output_shapes"]), f"{row['params']:,}")
     out.print(table)
     back = {tuple(e) for e in info["back_edges"]}
     edges = [f"{s} -> {d}" + (" (feedback)" if (s, d) in back else "") for s, d in info["edges"]]
@@ -228,8 +351,8 @@ def _print_report(info: dict[str, Any]) -> None:
     totals = info["totals"]
     neurons = ", ".join(f"{n:,} {kind}" for kind, n in totals["neurons"].items()) or "none"
     out.print(f"totals: {totals['nodes']} nodes, {totals['edges']} edges, {totals['params']:,} parameters, "
-              f"{_human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
-              f"file {_human_bytes(info['file']['bytes'])}", markup=False)
+              f"{human_bytes(totals['bytes'])} of arrays, neurons: {neurons}; "
+              f"file {human_bytes(info['file']['bytes'])}", markup=False)
     out.print(as_data(f"inputs: {', '.join(info['inputs']) or 'none'}; outputs: {', '.join(info['outputs']) or 'none'}"),
               markup=False)
     out.print("metadata: " + as_data(json.dumps(info["metadata"]) if info["metadata"] else "none"), markup=False)
@@ -237,111 +360,177 @@ def _print_report(info: dict[str, Any]) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--backend", type=click.Choice(running.BACKENDS), default="torch", show_default=True)
-@click.option("--steps", "-T", type=click.IntRange(min=1), help="Timesteps (default 10, or the input file's T).")
-@click.option("--batch", "-B", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size of random inputs.")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="Inputs: .npy (T, B, ...) or (B, ...), or .npz keyed by input name.")
-@click.option("--random", "seed", type=int, help="Seed of standard-normal random inputs (the default, seed 0).")
+@click.option("--backend", type=click.Choice(running.BACKENDS), default="torch", show_default=True,
+              help="torch, or onnxruntime (an .onnx file runs as it is; other files through their ONNX export).")
+@input_options(default_batch=None)
 @click.option("--save", type=click.Path(dir_okay=False), help="Save outputs and per-layer spikes to an .npz file.")
 @click.option("--raster", type=click.Path(dir_okay=False), help="Draw a spike raster plot (needs matplotlib).")
 @dt_option
+@json_option
 @debug_option
-def run(path: str, backend: str, steps: int | None, batch: int, input_path: str | None, seed: int | None,
-        save: str | None, raster: str | None, dt: float | None) -> None:
+def run(path: str, backend: str, save: str | None, raster: str | None, dt: float | None, as_json: bool,
+        **input_args: Any) -> None:
     """Run a model over T timesteps with state; print per-layer spike counts and rates."""
-    if input_path and seed is not None:
-        raise click.UsageError("give either --input or --random, not both")
     if raster:
         plots.check_raster_path(raster)  # fail before a long run: matplotlib missing, an unknown image format
     graph = load(path, dt)
-    if input_path:
-        inputs = files.load_inputs(input_path, graph, steps)
+    inputs = make_inputs(graph, path, input_args)
+    as_is = backend == "onnxruntime" and Path(path).suffix.lower() == ".onnx"
+    if as_is:  # the file itself: its intermediate values are not outputs, so no per-layer spikes
+        probed, probes = graph, {}
+        with spinner("Preparing onnxruntime on the file"):
+            step = running.onnxruntime_step(path, graph.inputs, graph.outputs)
+        outputs = _run_steps_with_progress(step, backend, inputs)
     else:
-        inputs = files.random_inputs(graph, steps or 10, batch, 0 if seed is None else seed)
-    probed, probes = running.with_spike_probes(graph)
-    outputs = _run_with_progress(probed, backend, inputs)
-    _print_run(f"{path} on {backend}", running.spike_stats(outputs, probes), {n: outputs[n] for n in graph.outputs})
+        probed, probes = running.with_spike_probes(graph)
+        outputs = run_with_progress(probed, backend, inputs)
+    stats = running.spike_stats(outputs, probes)
+    results = {n: outputs[n] for n in graph.outputs}
     trains = {layer: outputs[p] for p, layer in probes.items() if running.is_binary(outputs[p])}  # spiking layers
+    written = {}
     if save:
         arrays = {name: outputs[name] for name in graph.outputs}
         arrays.update({f"spikes.{layer}": spikes for layer, spikes in trains.items()})
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         np.savez(save, **arrays)
+        written["save"] = save
+    if raster:
+        plots.save_raster(raster, trains, title=f"{Path(path).name} on {backend}")
+        written["raster"] = raster
+    if as_json:
+        steps, batch = next(iter(results.values())).shape[:2]
+        emit_json("run", {"model": path, "backend": backend, "file_as_is": as_is, "steps": steps, "batch": batch,
+                          "layers": [s.__dict__ for s in stats],
+                          "outputs": {n: _output_summary(v) for n, v in results.items()}, "written": written})
+        return
+    _print_run(f"{path} on {backend}" + (" (the file as is)" if as_is else ""), None if as_is else stats, results)
+    if save:
         out.print(f"saved {', '.join(arrays)} to {save}", markup=False)
     if raster:
-        plots.save_raster(raster, trains)
         out.print(f"raster plot written to {raster}", markup=False)
 
 
-def _print_run(title: str, stats: list[running.LayerSpikes], outputs: dict[str, np.ndarray]) -> None:
-    """The per-layer spike table and a one-line summary of each output ([T, B, ...])."""
+def _output_summary(value: np.ndarray) -> dict[str, Any]:
+    return {"shape": list(value.shape), "mean": float(value.mean()), "max": float(value.max()),
+            "min": float(value.min())}
+
+
+def _print_run(title: str, stats: list[running.LayerSpikes] | None, outputs: dict[str, np.ndarray]) -> None:
+    """The per-layer spike table (None: not recorded) and a one-line summary of each output ([T, B, ...])."""
     steps, batch = next(iter(outputs.values())).shape[:2]
-    table = Table(title=f"{title}: {steps} timesteps, batch {batch}", title_justify="left")
-    for col in ("layer", "neurons", "spikes", "rate"):
-        table.add_column(col, justify="left" if col == "layer" else "right")
-    for s in stats:
-        spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
-        table.add_row(data_text(s.layer), f"{s.neurons:,}", *spikes)
-    out.print(table if stats else "no stateful (LIF/IF/...) layers")
+    if stats is None:
+        out.print(f"{title}: {steps} timesteps, batch {batch}; per-layer spikes are recorded on --backend torch, "
+                  "or on onnxruntime for a converted model", markup=False)
+    elif not stats:
+        out.print("no stateful (LIF/IF/...) layers")
+    else:
+        table = Table(title=f"{title}: {steps} timesteps, batch {batch}", title_justify="left")
+        for col in ("layer", "neurons", "spikes", "rate"):
+            table.add_column(col, justify="left" if col == "layer" else "right")
+        for s in stats:
+            spikes = ("-", "-") if s.spikes is None else (f"{s.spikes:,}", f"{s.rate:.4f}")
+            table.add_row(data_text(s.layer), f"{s.neurons:,}", *spikes)
+        out.print(table)
     for name, value in outputs.items():
         out.print(as_data(f"output {name!r}: shape {tuple(value.shape)} (T, B, ...), mean {value.mean():.6g}, "
                           f"max {value.max():.6g}"), markup=False)
 
 
-def _run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_with_progress(graph: talon.ir.Graph, backend: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Build the backend's executor and run every timestep, showing a progress bar."""
-    steps = next(iter(inputs.values())).shape[0]
     with spinner(f"Preparing the {backend} executor"):
         step = running.backend_step(graph, backend)
+    return _run_steps_with_progress(step, backend, inputs)
+
+
+def _run_steps_with_progress(step: running.Step, label: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run every timestep of a prepared step function, showing a progress bar."""
+    steps = next(iter(inputs.values())).shape[0]
     with _steps_progress() as progress:
-        task = progress.add_task(f"{backend}", total=steps)
+        task = progress.add_task(label, total=steps)
         return running.run_steps(step, inputs, lambda: progress.advance(task))
 
 
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--steps", "-T", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--batch", "-B", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
-@click.option("--atol", type=float, default=1e-4, show_default=True, help="Largest accepted absolute difference.")
+@input_options(default_batch=2)
+@atol_option
+@rtol_option
 @dt_option
+@json_option
 @debug_option
-def verify(path: str, steps: int, batch: int, seed: int, atol: float, dt: float | None) -> None:
-    """Run a model on torch and onnxruntime (and an .onnx file as is) and compare; exit 3 on disagreement."""
+def verify(path: str, atol: float, rtol: float, dt: float | None, as_json: bool, **input_args: Any) -> None:
+    """Run a model on torch and onnxruntime (and an .onnx file as is) and compare; exit 3 on disagreement.
+
+    When outputs differ, names the first node, timestep, batch item and neuron where the two runs part."""
     graph = load(path, dt)
-    inputs = files.random_inputs(graph, steps, batch, seed)
-    results = {backend: _run_with_progress(graph, backend, inputs) for backend in running.BACKENDS}
-    pairs = [("torch", "onnxruntime", running.compare(results["torch"], results["onnxruntime"], graph.outputs))]
+    inputs = make_inputs(graph, path, input_args, default_batch=2)
+    probed, probes = running.with_probes(graph, lambda node: True)
+    results = {backend: run_with_progress(probed, backend, inputs) for backend in running.BACKENDS}
+    values = {backend: running.probed_values(result, probes) for backend, result in results.items()}
+    pairs = [Pair("torch", "onnxruntime",
+                  running.compare(results["torch"], results["onnxruntime"], graph.outputs, atol, rtol),
+                  running.first_divergence(graph, values["torch"], values["onnxruntime"], atol, rtol))]
     if Path(path).suffix.lower() == ".onnx":
         with spinner("Preparing onnxruntime on the original file"):
             step = running.onnxruntime_step(path, graph.inputs, graph.outputs)
         original = running.run_steps(step, inputs)
-        pairs.append(("original .onnx on onnxruntime", "converted IR on torch",
-                      running.compare(original, results["torch"], graph.outputs)))
-    failed = _print_comparisons(pairs, atol, steps, batch)
-    if failed:
-        err.print(f"error: {failed} output comparison(s) disagree (atol {atol:g}, spikes must match)", markup=False)
+        pairs.append(Pair("original .onnx on onnxruntime", "converted IR on torch",
+                          running.compare(original, results["torch"], graph.outputs, atol, rtol)))
+    finish_comparison("verify", {"model": path}, pairs, inputs, atol, rtol, as_json)
+
+
+@dataclass
+class Pair:
+    """Two runs compared: their labels, each output's comparison, and where they first part (when known)."""
+
+    left: str
+    right: str
+    comparisons: list[running.Comparison]
+    divergence: running.Divergence | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+
+def finish_comparison(command: str, head: dict[str, Any], pairs: list[Pair], inputs: dict[str, np.ndarray],
+                      atol: float, rtol: float, as_json: bool, extra_failures: int = 0) -> None:
+    """Print the compared runs (tables or JSON) and exit 3 when any output disagrees (or extra_failures > 0)."""
+    steps, batch = next(iter(inputs.values())).shape[:2]
+    failed = sum(not c.ok for pair in pairs for c in pair.comparisons)
+    agree = not failed and not extra_failures
+    if as_json:
+        emit_json(command, {**head, "steps": steps, "batch": batch, "atol": atol, "rtol": rtol, "agree": agree,
+                            "runs": [{"left": p.left, "right": p.right, "agree": p.ok,
+                                      "outputs": [c.__dict__ for c in p.comparisons],
+                                      "divergence": p.divergence.__dict__ if p.divergence else None}
+                                     for p in pairs]})
+    else:
+        _print_comparisons(pairs, steps, batch)
+    if not agree:
+        if not as_json:
+            err.print(f"error: {failed} output comparison(s) disagree (atol {atol:g}, rtol {rtol:g}, "
+                      "spikes must match)" if failed else "error: the models differ", markup=False)
         click.get_current_context().exit(EXIT_DISAGREE)
-    out.print("all outputs agree", markup=False)
+    if not as_json:
+        out.print("all outputs agree", markup=False)
 
 
-def _print_comparisons(pairs: list[tuple[str, str, list[running.Comparison]]], atol: float, steps: int,
-                       batch: int) -> int:
-    """Print one table per compared pair; return the number of disagreeing outputs."""
-    failed = 0
-    for left, right, comparisons in pairs:
-        table = Table(title=f"{left} vs {right} ({steps} timesteps, batch {batch})", title_justify="left")
+def _print_comparisons(pairs: list[Pair], steps: int, batch: int) -> None:
+    """One table per compared pair, and where the runs first part."""
+    for pair in pairs:
+        table = Table(title=f"{pair.left} vs {pair.right} ({steps} timesteps, batch {batch})", title_justify="left")
         for col in ("output", "max |diff|", "spike agreement", "result"):
             table.add_column(col, justify="left" if col in ("output", "result") else "right")
-        for c in comparisons:
-            ok = c.ok(atol)
-            failed += not ok
+        for c in pair.comparisons:
             agreement = "-" if c.spike_agreement is None else f"{100 * c.spike_agreement:.2f}%"
-            table.add_row(c.output, f"{c.max_diff:.3e}", agreement, "[green]ok[/]" if ok else "[red]DIFFERS[/]")
+            table.add_row(data_text(c.output), f"{c.max_diff:.3e}", agreement, "[green]ok[/]" if c.ok else "[red]DIFFERS[/]")
         out.print(table)
-    return failed
+        d = pair.divergence
+        if d is not None:
+            out.print(f"first divergence: node {d.layer!r}, timestep {d.timestep}, batch item {d.batch}, neuron "
+                      f"{tuple(d.neuron)}: {d.a:.6g} ({pair.left}) vs {d.b:.6g} ({pair.right})", markup=False)
 
 
 @cli.command()
@@ -365,7 +554,7 @@ def primitives(as_json: bool) -> None:
         table.add_column(col)
     for row in rows:
         fields = ", ".join(f"{f['name']}{'*' if f['required'] else ''}:{f['kind']}" for f in row["fields"])
-        table.add_row(row["name"], fields, ", ".join(row["flags"]))
+        table.add_row(data_text(row["name"]), data_text(fields), ", ".join(row["flags"]))
     out.print(table)
 
 

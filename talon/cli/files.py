@@ -10,11 +10,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from talon import ir
-from talon.ir.errors import TalonError
-
-
-class CliError(TalonError):
-    """A user-facing failure of a CLI command; its message is the one line the command prints."""
+from talon.errors import CliError
 
 
 def model_format(path: str | Path) -> Any:
@@ -55,11 +51,33 @@ def input_shapes(graph: ir.Graph) -> dict[str, tuple[int, ...]]:
     return {name: tuple(graph.nodes[name].shape) for name in graph.inputs}
 
 
-def random_inputs(graph: ir.Graph, steps: int, batch: int, seed: int) -> dict[str, np.ndarray]:
-    """Standard-normal float32 inputs of shape (steps, batch, *shape) for every graph input."""
+DISTRIBUTIONS = ("gaussian", "uniform", "bernoulli")
+
+
+def random_inputs(graph: ir.Graph, steps: int, batch: int, seed: int, distribution: str = "gaussian",
+                  rate: float = 0.1) -> dict[str, np.ndarray]:
+    """float32 inputs of shape (steps, batch, *shape) for every graph input: standard normal ("gaussian"),
+    uniform on [0, 1) ("uniform") or spikes that are 1 with probability `rate` ("bernoulli")."""
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal((steps, batch, *shape)).astype(np.float32)
+    draw = {"gaussian": rng.standard_normal, "uniform": rng.random,
+            "bernoulli": lambda size: rng.random(size) < rate}
+    if distribution not in draw:
+        raise CliError(f"unknown input distribution {distribution!r}; expected one of {', '.join(DISTRIBUTIONS)}")
+    return {name: draw[distribution]((steps, batch, *shape)).astype(np.float32)
             for name, shape in input_shapes(graph).items()}
+
+
+def fixed_batch(path: str | Path) -> int | None:
+    """The batch size an .onnx file fixes on its graph inputs (torch.onnx.export writes [1, ...]), else None."""
+    if Path(path).suffix.lower() != ".onnx":
+        return None
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {t.name for t in model.graph.initializer}
+    batches = {dims[0].dim_value for value in model.graph.input if value.name not in initializers
+               and (dims := value.type.tensor_type.shape.dim) and dims[0].HasField("dim_value")}
+    return batches.pop() if len(batches) == 1 else None
 
 
 def load_inputs(path: str | Path, graph: ir.Graph, steps: int | None) -> dict[str, np.ndarray]:

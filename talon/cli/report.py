@@ -28,7 +28,7 @@ def _node_bytes(node: ir.Node) -> int:
     return int(sum(v.nbytes for v in node.params().values() if isinstance(v, np.ndarray)))
 
 
-def _shapes(graph: ir.Graph) -> dict[str, list[tuple[int, ...]]]:
+def output_shapes(graph: ir.Graph) -> dict[str, list[tuple[int, ...]]]:
     """Each node's output shapes (a list, several for multi-output nodes); empty when shapes do not propagate."""
     try:
         inferred = graph.infer_shapes()
@@ -39,13 +39,13 @@ def _shapes(graph: ir.Graph) -> dict[str, list[tuple[int, ...]]]:
 
 def node_rows(graph: ir.Graph) -> list[NodeRow]:
     """One row per node in node order, with the shapes flowing into and out of it."""
-    shapes = _shapes(graph)
+    shapes = output_shapes(graph)
     rows = []
     for name, node in graph.nodes.items():
         inputs = []
         for src in graph.predecessors(name):
             outs = shapes.get(src, [])
-            index = graph.successors(src).index(name) if graph.nodes[src].multi_output else 0
+            index = graph.output_index(src, name) if graph.nodes[src].multi_output else 0
             if index < len(outs):
                 inputs.append(list(outs[index]))
         outputs = [list(s) for s in shapes.get(name, [])]
@@ -55,7 +55,7 @@ def node_rows(graph: ir.Graph) -> list[NodeRow]:
 
 def neuron_counts(graph: ir.Graph) -> dict[str, int]:
     """Number of neurons per stateful node type (LIF, IF, ...), from the propagated shapes."""
-    shapes = _shapes(graph)
+    shapes = output_shapes(graph)
     counts: dict[str, int] = {}
     for name, node in graph.nodes.items():
         if node.stateful:
@@ -109,7 +109,7 @@ def _quote(text: str) -> str:
 
 def to_dot(graph: ir.Graph) -> str:
     """Graphviz DOT text of the graph; edges that close a cycle are dashed."""
-    shapes = _shapes(graph)
+    shapes = output_shapes(graph)
     back = set(graph.back_edges())
     lines = ["digraph talon {", "  rankdir=TB;", '  node [shape=box, style=rounded, fontname="Helvetica"];']
     for name, node in graph.nodes.items():

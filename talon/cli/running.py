@@ -18,15 +18,15 @@ Arrays = dict[str, np.ndarray]
 Step = Callable[[Arrays, Any], tuple[Arrays, Any]]
 
 
-def with_spike_probes(graph: ir.Graph) -> tuple[ir.Graph, dict[str, str]]:
-    """A copy of the graph with an extra Output after every stateful node, so both backends report its spikes.
+def with_probes(graph: ir.Graph, observed: Callable[[ir.Node], bool]) -> tuple[ir.Graph, dict[str, str]]:
+    """A copy of the graph with an extra Output after every observed node, so both backends report its output.
 
-    Returns the probed graph and a map from probe output name to the layer it observes.
-    """
+    Output nodes and multi-output nodes are never probed. Returns the probed graph and a map from probe output
+    name to the node it observes."""
     shapes = graph.infer_shapes()
     nodes, edges, probes = dict(graph.nodes), list(graph.edges), {}
     for name, node in graph.nodes.items():
-        if node.stateful:
+        if observed(node) and not isinstance(node, ir.Output) and not node.multi_output:
             probe = name + PROBE_SUFFIX
             while probe in nodes:
                 probe += "_"
@@ -34,6 +34,16 @@ def with_spike_probes(graph: ir.Graph) -> tuple[ir.Graph, dict[str, str]]:
             edges.append((name, probe))
             probes[probe] = name
     return ir.Graph(nodes, edges, graph.metadata, allow_cycles=graph.allow_cycles), probes
+
+
+def with_spike_probes(graph: ir.Graph) -> tuple[ir.Graph, dict[str, str]]:
+    """with_probes on every stateful node: the layers whose spikes `run` reports."""
+    return with_probes(graph, lambda node: node.stateful)
+
+
+def probed_values(outputs: Arrays, probes: Mapping[str, str]) -> Arrays:
+    """Each observed node's recorded output (T, B, ...), by node name."""
+    return {layer: outputs[probe] for probe, layer in probes.items()}
 
 
 def _numpy_outputs(out: Any, names: list[str]) -> Arrays:
@@ -134,6 +144,11 @@ def spike_stats(outputs: Arrays, probes: Mapping[str, str]) -> list[LayerSpikes]
     return stats
 
 
+def differs(x: np.ndarray, y: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """Where two runs' values differ beyond |x - y| <= atol + rtol * |y| (NaN equal to NaN)."""
+    return ~np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=True)
+
+
 @dataclass
 class Comparison:
     """How one output agrees between two runs."""
@@ -141,20 +156,52 @@ class Comparison:
     output: str
     max_diff: float
     spike_agreement: float | None  # fraction of equal values when both runs output spikes, else None
-
-    def ok(self, atol: float) -> bool:
-        """True when values agree within atol and every spike agrees."""
-        return self.max_diff <= atol and self.spike_agreement in (None, 1.0)
+    ok: bool  # values within tolerance and every spike equal
 
 
-def compare(a: Arrays, b: Arrays, names: Iterable[str]) -> list[Comparison]:
-    """Max absolute difference, and spike agreement where both runs output spikes, for each named output."""
+def compare(a: Arrays, b: Arrays, names: Iterable[str], atol: float, rtol: float = 0.0,
+            b_names: Iterable[str] | None = None) -> list[Comparison]:
+    """Max absolute difference, spike agreement where both runs output spikes, and whether they agree, per output
+    (output i of `a` against output i of `b_names`, by default the same name)."""
+    names = list(names)
     result = []
-    for name in names:
-        x, y = a[name], b[name]
+    for name, other in zip(names, names if b_names is None else b_names):
+        x, y = a[name], b[other]
         if x.shape != y.shape:
-            raise CliError(f"output {name!r} has shape {x.shape} on one backend and {y.shape} on the other")
+            raise CliError(f"output {name!r} has shape {x.shape} in one run and {y.shape} in the other")
         diff = float(np.max(np.abs(x.astype(np.float64) - y))) if x.size else 0.0
-        agreement = float(np.mean(x == y)) if x.size and is_binary(x) and is_binary(y) else None
-        result.append(Comparison(name, diff, agreement))
+        spikes = bool(x.size) and is_binary(x) and is_binary(y)
+        agreement = float(np.mean(x == y)) if spikes else None
+        ok = not differs(x, y, atol, rtol).any() and agreement in (None, 1.0)
+        result.append(Comparison(name if b_names is None or name == other else f"{name} / {other}", diff,
+                                 agreement, ok))
     return result
+
+
+@dataclass
+class Divergence:
+    """Where two runs first part: the node, timestep, batch item and neuron (index into the node's output)."""
+
+    layer: str
+    timestep: int
+    batch: int
+    neuron: list[int]
+    a: float
+    b: float
+
+
+def first_divergence(graph: ir.Graph, a: Arrays, b: Arrays, atol: float, rtol: float = 0.0) -> Divergence | None:
+    """The earliest timestep at which some node's output differs, and there the first node in topological order
+    and its first differing element; None when every recorded node agrees."""
+    found: Divergence | None = None
+    for name in graph.topological_order():
+        if name not in a or name not in b or a[name].shape != b[name].shape:
+            continue
+        bad = differs(a[name], b[name], atol, rtol)
+        if not bad.any():
+            continue
+        where = np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape)
+        if found is None or where[0] < found.timestep:
+            found = Divergence(name, int(where[0]), int(where[1]), [int(i) for i in where[2:]],
+                               float(a[name][where]), float(b[name][where]))
+    return found

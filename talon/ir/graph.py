@@ -2,18 +2,110 @@
 
 Edge order is meaningful: merge nodes (Concat, Skip 'concatenate') take their inputs in edge order
 and a multi-output node (ChannelSplit) hands output i to its i-th outgoing edge.
+
+The adjacency (predecessors, successors, inputs, outputs, back edges, topological order) is built once
+and cached; `nodes` and `edges` count their in-place changes, so a changed graph rebuilds it.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .errors import GraphError, PrimitiveError
+from ..errors import GraphError, PrimitiveError, require
 from .primitives import Input, Node, Output
 from .primitives.base import MAX_NUMEL, Shape, numel, values_equal
 
 Edge = tuple[str, str]
+
+
+def _counted(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def changing(self, *args, **kwargs):
+        self.changes += 1
+        return method(self, *args, **kwargs)
+
+    return changing
+
+
+class NodeDict(dict):
+    """A graph's nodes: a dict that counts its in-place changes (`changes`), so the graph's cache knows."""
+
+    changes = 0
+
+
+class EdgeList(list):
+    """A graph's edges: a list that counts its in-place changes (`changes`), so the graph's cache knows."""
+
+    changes = 0
+
+
+for _name in ("__setitem__", "__delitem__", "__ior__", "pop", "popitem", "clear", "update", "setdefault"):
+    setattr(NodeDict, _name, _counted(getattr(dict, _name)))
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop", "remove",
+              "clear", "sort", "reverse"):
+    setattr(EdgeList, _name, _counted(getattr(list, _name)))
+
+
+def adjacency(nodes: Iterable[str], edges: Iterable[Edge]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(predecessors, successors) of every node, each list in edge order; one pass over the edges."""
+    pred: dict[str, list[str]] = {n: [] for n in nodes}
+    succ: dict[str, list[str]] = {n: [] for n in pred}
+    for s, d in edges:
+        succ.setdefault(s, []).append(d)
+        pred.setdefault(d, []).append(s)
+        pred.setdefault(s, [])
+        succ.setdefault(d, [])
+    return pred, succ
+
+
+def depth_first_back_edges(edges: Sequence[Edge], roots: Iterable[str]) -> list[Edge]:
+    """Edges closing a cycle, in edge order: depth-first search from each not yet visited root in turn,
+    following every node's edges in edge order. Nodes not reachable from the roots are not searched."""
+    _, succ = adjacency((), edges)
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    back: set[Edge] = set()
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(succ.get(root, ())))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                back.add((node, child))
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(succ[child])))
+    return [e for e in edges if e in back]
+
+
+def forward_order(nodes: Sequence[str], edges: Iterable[Edge], skip: set[Edge] | frozenset = frozenset()) -> list[str]:
+    """Topological order over the edges not in `skip` (Kahn's algorithm); ties keep the order of `nodes`.
+    Nodes on a cycle that `skip` does not break are left out."""
+    rank = {n: i for i, n in enumerate(nodes)}
+    pending = dict.fromkeys(nodes, 0)
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    for edge in edges:
+        if edge not in skip:
+            pending[edge[1]] += 1
+            succ[edge[0]].append(edge[1])
+    ready = [(rank[n], n) for n, count in pending.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for m in succ[n]:
+            pending[m] -= 1
+            if pending[m] == 0:
+                heapq.heappush(ready, (rank[m], m))
+    return order
 
 
 class Graph:
@@ -26,11 +118,47 @@ class Graph:
         metadata: dict[str, Any] | None = None,
         allow_cycles: bool = False,
     ):
-        self.nodes: dict[str, Node] = dict(nodes or {})
-        self.edges: list[Edge] = [e if isinstance(e, str) else tuple(e) for e in (edges or [])]  # type: ignore[misc]
+        require(nodes, (Mapping, type(None)), "Graph: nodes", GraphError)
+        require(edges, (Iterable, type(None)), "Graph: edges", GraphError)
+        require(metadata, (dict, type(None)), "Graph: metadata", GraphError)
+        self.nodes = nodes or {}
+        self.edges = edges or []
         self.metadata: dict[str, Any] = dict(metadata) if metadata else {}
         self.allow_cycles = bool(allow_cycles)
         self.validate()
+
+    @property
+    def nodes(self) -> NodeDict:
+        """Node name -> primitive, in insertion order."""
+        return self._nodes
+
+    @nodes.setter
+    def nodes(self, value: Mapping[str, Node]) -> None:
+        self._nodes = NodeDict(value)
+        self._cache_key: tuple[int, int] | None = None
+
+    @property
+    def edges(self) -> EdgeList:
+        """(src, dst) pairs, in edge order."""
+        return self._edges
+
+    @edges.setter
+    def edges(self, value: Iterable[tuple[str, str]]) -> None:
+        self._edges = EdgeList(e if isinstance(e, str) else tuple(e) for e in value)
+        self._cache_key = None
+
+    def _cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A structural fact computed once per version of nodes and edges."""
+        version = (self._nodes.changes, self._edges.changes)
+        if self._cache_key != version:
+            self._cache: dict[str, Any] = {}
+            self._cache_key = version
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def _adjacency(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        return self._cached("adjacency", lambda: adjacency(self._nodes, self._edges))
 
     # -- structure -------------------------------------------------------------------------
     def validate(self) -> None:
@@ -48,8 +176,8 @@ class Graph:
             missing = [n for n in edge if n not in self.nodes]
             if missing:
                 raise GraphError(f"edge {i} ({src!r} -> {dst!r}) names missing node(s) {missing}")
-            if src == dst:
-                raise GraphError(f"edge {i} is a self-loop on {src!r}")
+            if src == dst and not self.allow_cycles:
+                raise GraphError(f"edge {i} is a self-loop on {src!r} (a one-node cycle needs allow_cycles=True)")
             if edge in seen:
                 raise GraphError(f"duplicate edge {src!r} -> {dst!r}")
             seen.add(edge)
@@ -69,49 +197,35 @@ class Graph:
     @property
     def inputs(self) -> list[str]:
         """Names of Input nodes, in node order."""
-        return [n for n, node in self.nodes.items() if isinstance(node, Input)]
+        return list(self._cached("inputs", lambda: [n for n, node in self._nodes.items() if isinstance(node, Input)]))
 
     @property
     def outputs(self) -> list[str]:
         """Names of Output nodes, in node order."""
-        return [n for n, node in self.nodes.items() if isinstance(node, Output)]
+        return list(self._cached("outputs", lambda: [n for n, node in self._nodes.items() if isinstance(node, Output)]))
 
     def predecessors(self, name: str) -> list[str]:
         """Sources of the edges into `name`, in edge order."""
-        return [s for s, d in self.edges if d == name]
+        return list(self._adjacency()[0].get(name, ()))
 
     def successors(self, name: str) -> list[str]:
         """Targets of the edges out of `name`, in edge order."""
-        return [d for s, d in self.edges if s == name]
+        return list(self._adjacency()[1].get(name, ()))
+
+    def output_index(self, src: str, dst: str) -> int:
+        """Which output of `src` the edge src -> dst carries: its position among src's outgoing edges."""
+        return self._cached("output_index", lambda: output_indices(self._edges))[(src, dst)]
 
     def back_edges(self) -> list[Edge]:
         """Edges that close a cycle: depth-first search following edges in edge order, from the Inputs,
         then from the other nodes, each in order of first appearance in the edges (isolated nodes last,
         by name). It depends on the edges only, never on node order, so a file round trip keeps it."""
-        succ: dict[str, list[str]] = {n: [] for n in self.nodes}
-        for s, d in self.edges:
-            succ[s].append(d)
-        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-        back: list[Edge] = []
-        order = list(dict.fromkeys([n for e in self.edges for n in e] + sorted(self.nodes)))
-        roots = [n for n in order if isinstance(self.nodes[n], Input)] + order
-        for root in roots:
-            if root in state:
-                continue
-            state[root] = 1
-            stack = [(root, iter(succ[root]))]
-            while stack:
-                node, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    state[node] = 2
-                    stack.pop()
-                elif state.get(nxt) == 1:
-                    back.append((node, nxt))
-                elif nxt not in state:
-                    state[nxt] = 1
-                    stack.append((nxt, iter(succ[nxt])))
-        return [e for e in self.edges if e in set(back)]
+        return list(self._cached("back_edges", self._find_back_edges))
+
+    def _find_back_edges(self) -> list[Edge]:
+        order = list(dict.fromkeys([n for e in self._edges for n in e] + sorted(self._nodes)))
+        inputs = set(self.inputs)
+        return depth_first_back_edges(self._edges, [n for n in order if n in inputs] + order)
 
     @property
     def is_cyclic(self) -> bool:
@@ -120,25 +234,8 @@ class Graph:
 
     def topological_order(self) -> list[str]:
         """Nodes so that every edge (except cycle-closing ones) goes forward; ties keep node order."""
-        back = set(self.back_edges())
-        rank = {n: i for i, n in enumerate(self.nodes)}
-        indeg = {n: 0 for n in self.nodes}
-        succ: dict[str, list[str]] = {n: [] for n in self.nodes}
-        for e in self.edges:
-            if e not in back:
-                indeg[e[1]] += 1
-                succ[e[0]].append(e[1])
-        heap = [(rank[n], n) for n, d in indeg.items() if d == 0]
-        heapq.heapify(heap)
-        order: list[str] = []
-        while heap:
-            _, n = heapq.heappop(heap)
-            order.append(n)
-            for m in succ[n]:
-                indeg[m] -= 1
-                if indeg[m] == 0:
-                    heapq.heappush(heap, (rank[m], m))
-        return order
+        return list(self._cached("order", lambda: forward_order(list(self._nodes), self._edges,
+                                                                set(self.back_edges()))))
 
     # -- shapes ----------------------------------------------------------------------------
     def infer_shapes(self) -> dict[str, Shape | list[Shape]]:
@@ -148,17 +245,17 @@ class Graph:
         the node whose inputs do not fit.
         """
         back = set(self.back_edges())
+        pred = self._adjacency()[0]
         result: dict[str, Shape | list[Shape]] = {}
-        out_index = output_indices(self.edges)
         for name in self.topological_order():
             node = self.nodes[name]
             in_shapes = []
-            for src in self.predecessors(name):
+            for src in pred[name]:
                 if (src, name) in back:
                     continue
                 shape = result[src]
                 if self.nodes[src].multi_output:
-                    i = out_index[(src, name)]
+                    i = self.output_index(src, name)
                     if i >= len(shape):
                         raise GraphError(f"node {src!r} has {len(shape)} outputs but more outgoing edges (to {name!r})")
                     shape = shape[i]

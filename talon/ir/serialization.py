@@ -30,9 +30,11 @@ from ._h5values import (
     BadValue, Stored, decode_field, decode_metadata_value, encode_field, encode_metadata, encode_str, escape_name,
     unescape_name,
 )
+from .established import reconcile_input_shapes
 from .errors import GraphError, PrimitiveError, TalonFormatError
 from .graph import Graph
 from .primitives import Node, get_primitive, list_primitives, primitive_fields
+from .primitives.base import primitive_for_stored_type, stored_type
 
 FORMAT_VERSION = "0.0.1"  # what the established toolchain writes (its reader does not check it)
 
@@ -49,6 +51,8 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
     graph or node, an unregistered primitive, unstorable metadata) is a TalonFormatError naming
     the file, node and field. An existing file at `path` is replaced only by a complete new one.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TalonFormatError(repr(path), f"write expects a path, got {type(path).__name__}")
     tree = _encode_graph(os.fspath(path), graph)
     with atomic_h5_file(path) as h5:
         _write_tree(h5, tree)
@@ -57,7 +61,7 @@ def write(path: str | os.PathLike, graph: Graph) -> None:
 def _encode_graph(path: str, graph: Graph) -> dict[str, Any]:
     """The whole file as nested dicts (groups) of dataset values; nothing is written yet."""
     if not isinstance(graph, Graph):
-        raise TypeError(f"write expects a talon.ir.Graph, got {type(graph).__name__}")
+        raise TalonFormatError(path, f"write expects a talon.ir.Graph, got {type(graph).__name__}")
     try:
         graph.validate()
     except GraphError as exc:
@@ -101,10 +105,11 @@ def _encode_node(path: str, name: str, node: Node) -> dict[str, Any]:
         node = cls(**{f.name: getattr(node, f.name) for f in _init_fields(cls)}, metadata=node.metadata)
     except PrimitiveError as exc:
         raise TalonFormatError(path, str(exc), node=name, field=exc.field) from exc
-    out = {"type": encode_str(cls.__name__)}
+    type_name, implied = stored_type(node)  # e.g. 'IFSubtract' for an IF with reset_mode 'subtract'
+    out = {"type": encode_str(type_name)}
     for f in primitive_fields(node):
         value = getattr(node, f.name)
-        if value is not None:
+        if value is not None and f.name not in implied:
             try:
                 out[f.name] = encode_field(f.metadata["kind"], value)
             except BadValue as exc:
@@ -146,7 +151,11 @@ def read(path: str | os.PathLike) -> Graph:
     ones declaring more bytes than the file are refused unread. The global heap holding vlen strings
     is checked in Python first (libhdf5 can loop forever on a corrupt one), for contiguous string
     datasets only: a corrupt heap behind a compact or chunked one (never written by h5py) can still hang.
+    An Input shape its first layer's weights refuse is read as the shape they imply, with an
+    InputShapeWarning naming the node (talon.ir.established).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TalonFormatError(repr(path), f"read expects a path, got {type(path).__name__}")
     name = os.fspath(path)
     require_regular_file(name, lambda why: TalonFormatError(name, why))
     try:
@@ -154,7 +163,8 @@ def read(path: str | os.PathLike) -> Graph:
     except OSError as exc:
         raise TalonFormatError(name, f"not a readable HDF5 file ({exc})") from None
     with h5, open(name, "rb") as raw:
-        return _Reader(name, SafeFile(h5, raw)).graph(h5)
+        graph = _Reader(name, SafeFile(h5, raw)).graph(h5)
+    return reconcile_input_shapes(graph, source=name)  # lenient, as the established executor
 
 
 class _Reader:
@@ -226,12 +236,17 @@ class _Reader:
             raise self.fail("missing the 'type' dataset", name, "type")
         type_name = self.value(lambda ds: decode_field("str", ds), members["type"], name, "type")
         try:
-            cls = get_primitive(type_name)
+            cls, kwargs = primitive_for_stored_type(type_name)
         except KeyError:
             known = ", ".join(list_primitives())
             raise self.fail(f"unknown node type {type_name!r}; known types: {known}", name, "type") from None
-        kwargs = {}
+        clash = sorted(set(kwargs) & set(members))
+        if clash:
+            raise self.fail(f"type {type_name!r} implies {clash[0]} = {kwargs[clash[0]]!r}; the node must not "
+                            "store it", name, clash[0])
         for f in _init_fields(cls):
+            if f.name in kwargs:
+                continue
             if f.name in members:
                 kind = f.metadata["kind"]
                 kwargs[f.name] = self.value(lambda ds: decode_field(kind, ds), members[f.name], name, f.name)

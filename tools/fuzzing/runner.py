@@ -3,7 +3,8 @@
 Outcomes: ``ok`` (accepted), ``refused`` (a documented exception), ``undocumented`` (any other
 exception), ``escape`` (the case opened, from Python, a file outside its folder: the canary file beside
 it; or a result holds the canary's bytes), ``misconversion`` (a hostile case's check found a wrong result),
-``hang`` (over the time limit; the worker is killed), ``crash`` (the worker died: a signal, an abort
+``hang`` (over the wall-clock limit, or over the CPU-time budget per case, which load on the machine
+does not eat into; the worker is killed), ``crash`` (the worker died: a signal, an abort
 in native code, the memory limit) and ``harness`` (building the mutated input failed; not a finding).
 undocumented, escape, misconversion, hang and crash are failures. Each report also gives the workers' peak
 resident memory. Case `index` of `target` under `seed` is always the
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import random
 import resource
 import selectors
+import signal
 import shutil
 import subprocess
 import sys
@@ -100,13 +103,23 @@ def prepare_root(root: str | None = None) -> str:
     return root
 
 
-def worker_main(memory_mb: int, root: str) -> None:
+def _allow_cpu_seconds(seconds: float) -> None:
+    """Let this process use `seconds` more CPU time; past that the kernel kills it with SIGXCPU."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(used.ru_utime + used.ru_stime + seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
+
+
+def worker_main(memory_mb: int, root: str, cpu_seconds: float | None = None) -> None:
     """Worker loop: read 'target seed index' lines, answer one JSON line each on the original stdout."""
     import resource
 
     if memory_mb:
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a case killed for its CPU time leaves no core file
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints go to stderr, never into the protocol
     prepare_root(root)
@@ -117,6 +130,8 @@ def worker_main(memory_mb: int, root: str) -> None:
     channel.write("ready\n")
     for line in sys.stdin:
         target, seed, index = line.split()
+        if cpu_seconds:
+            _allow_cpu_seconds(cpu_seconds)
         channel.write(json.dumps(run_case(target, int(seed), int(index), root)) + "\n")
 
 
@@ -161,22 +176,23 @@ class Report:
 class _Worker:
     """One worker subprocess and the case it is running."""
 
-    def __init__(self, memory_mb: int, quiet: bool):
+    def __init__(self, memory_mb: int, quiet: bool, cpu_seconds: float | None, startup_s: float | None):
         tools = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([tools, os.environ.get("PYTHONPATH", "")]),
                "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
         self.root = tempfile.mkdtemp(prefix="talon-fuzz-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from fuzzing.runner import worker_main; worker_main({memory_mb}, {self.root!r})"],
+            [sys.executable, "-c", f"from fuzzing.runner import worker_main; worker_main({memory_mb}, {self.root!r}, {cpu_seconds!r})"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
             text=True, env=env,
         )
         self.job: tuple[str, int] | None = None  # (target, case index) being run
-        self.deadline = time.monotonic() + STARTUP_S
+        self.deadline = time.monotonic() + startup_s if startup_s is not None else math.inf
         self.ready = False
 
-    def send(self, target: str, index: int, seed: int, timeout: float) -> None:
-        self.job, self.deadline = (target, index), time.monotonic() + timeout
+    def send(self, target: str, index: int, seed: int, timeout: float | None) -> None:
+        self.job = (target, index)
+        self.deadline = time.monotonic() + timeout if timeout is not None else math.inf
         self.proc.stdin.write(f"{target} {seed} {index}\n")
         self.proc.stdin.flush()
 
@@ -187,9 +203,11 @@ class _Worker:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run(targets: Sequence[str], cases: Iterable[int], seed: int = 0, workers: int = 2, timeout: float = 20.0,
-        memory_mb: int = 4096, quiet: bool = True) -> dict[str, Report]:
-    """Run the given case indices of each target on one pool of `workers` subprocesses; a Report per target."""
+def run(targets: Sequence[str], cases: Iterable[int], seed: int = 0, workers: int = 2, timeout: float | None = 20.0,
+        memory_mb: int = 4096, quiet: bool = True, cpu_seconds: float | None = None) -> dict[str, Report]:
+    """Run the given case indices of each target on one pool of `workers` subprocesses; a Report per target.
+    `timeout`: wall-clock seconds per case (None: no wall-clock limit, worker start-up included);
+    `cpu_seconds`: CPU time per case, a bound on work that a busy machine does not shorten."""
     indices = list(cases)
     pending = collections.deque((t, i) for t in targets for i in indices)
     reports = {t: Report(t) for t in targets}
@@ -197,7 +215,7 @@ def run(targets: Sequence[str], cases: Iterable[int], seed: int = 0, workers: in
     pool: list[_Worker] = []
 
     def spawn() -> None:
-        w = _Worker(memory_mb, quiet)
+        w = _Worker(memory_mb, quiet, cpu_seconds, STARTUP_S if timeout is not None else None)
         pool.append(w)
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
 
@@ -225,13 +243,17 @@ def run(targets: Sequence[str], cases: Iterable[int], seed: int = 0, workers: in
                     w.kill()
             if not pool:
                 break
-            wait = max(0.0, min(w.deadline for w in pool) - time.monotonic())
+            deadline = min(w.deadline for w in pool)
+            wait = max(0.0, deadline - time.monotonic()) if deadline != math.inf else None
             for key, _ in sel.select(timeout=wait):
                 w = key.data
                 line = w.proc.stdout.readline()
                 if not line:
                     code = w.proc.wait()
-                    retire(w, "crash", f"signal {-code}" if code < 0 else f"exit status {code}")
+                    if code == -signal.SIGXCPU:
+                        retire(w, "hang", f"over {cpu_seconds:g} s of CPU time")
+                    else:
+                        retire(w, "crash", f"signal {-code}" if code < 0 else f"exit status {code}")
                 elif line.strip() == "ready":
                     w.ready = True
                 else:

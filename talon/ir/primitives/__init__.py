@@ -3,7 +3,11 @@
 from .activations import ELU, GELU, Clamp, PReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Node, Shape, get_primitive, list_primitives, param, primitive_fields, register_primitive, values_equal
 from .conv import Conv1d, Conv2d, SepConv2d
+from .host import HostRegion
+from .conv_transpose import ConvTranspose2d
+from .elementwise import Bias, HardSigmoid, HardSwish, Multiply, SiLU, Subtract
 from .io import Input, Output
+from .layout import ChannelShuffle, Permute, Slice
 from .linear import Affine, SpikingAffine
 from .neurons import IF, LIF
 from .nir_neurons import LI, CubaLIF, Integrator, Scale, SumPool2d, Threshold
@@ -17,5 +21,7 @@ __all__ = [
     "values_equal", "Input", "Output", "Affine", "SpikingAffine", "Conv1d", "Conv2d", "SepConv2d", "MaxPool2d",
     "AvgPool2d", "Upsample", "Flatten", "LIF", "IF", "Skip", "ChannelSplit", "Concat", "ReLU", "Sigmoid", "Tanh",
     "Softmax", "GELU", "ELU", "PReLU", "Clamp", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "HybridRegion",
-    "LI", "Integrator", "CubaLIF", "Threshold", "Scale", "SumPool2d", "Pad",
+    "HostRegion", "LI", "Integrator", "CubaLIF", "Threshold", "Scale", "SumPool2d", "Pad",
+    "HardSigmoid", "HardSwish", "SiLU", "Bias", "Multiply", "Subtract", "Permute", "ChannelShuffle", "Slice",
+    "ConvTranspose2d",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ..errors import PrimitiveError
+from ...errors import DeclarationError, PrimitiveError, RegistryError
 
 Shape = tuple[int, ...]
 
@@ -28,6 +28,7 @@ MAX_NUMEL = 2**28  # elements of the largest tensor (per sample) shape inference
 RESERVED_FIELDS = ("type", "metadata")  # names the .t1c node group uses itself
 
 _PRIMITIVES: dict[str, type["Node"]] = {}
+_STORED: dict[str, type["Node"]] = {}  # .t1c type names of primitives' stored_types variants
 
 
 def param(
@@ -37,31 +38,54 @@ def param(
     """Declare a primitive field of a given kind; `length` expands a scalar to an n-tuple for "ints";
     `infinite` lets a "float" field be +-inf (a pad value), other floats must be finite float32 values."""
     if kind not in KINDS:
-        raise ValueError(f"unknown field kind {kind!r}")
+        raise DeclarationError(f"unknown field kind {kind!r}; expected one of {KINDS}")
     meta = {"kind": kind, "optional": optional or default is None, "length": length, "infinite": infinite}
     if isinstance(default, (list, dict, np.ndarray)):
-        raise TypeError("mutable defaults are not allowed")
+        raise DeclarationError("mutable defaults are not allowed")
     return dataclasses.field(default=default, metadata=meta)
 
 
-def register_primitive(cls: type["Node"]) -> type["Node"]:
-    """Class decorator: make a primitive known by its class name to readers, writers and converters."""
+def register_primitive(cls: type["Node"] | None = None, *, override: bool = False):
+    """Class decorator: make a primitive known by its class name to readers, writers and converters.
+
+    ``@register_primitive`` or ``@register_primitive(override=True)``; a name already registered is refused
+    (RegistryError) unless override=True."""
+    if cls is None:
+        return lambda c: register_primitive(c, override=override)
     if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise TypeError("register_primitive expects a subclass of talon.ir.Node")
+        raise RegistryError("register_primitive expects a subclass of talon.ir.Node")
+    if cls.__name__ in _PRIMITIVES and not override:
+        raise RegistryError(f"a primitive named {cls.__name__} is already registered "
+                            f"({_PRIMITIVES[cls.__name__].__module__}); pass override=True to replace it")
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(eq=False, repr=False)(cls)
     for f in primitive_fields(cls):
         if f.name in RESERVED_FIELDS or "kind" not in f.metadata:
-            raise TypeError(
+            raise RegistryError(
                 f"{cls.__name__}.{f.name}: declare fields with param(kind, ...) and avoid the names {RESERVED_FIELDS}"
             )
     _PRIMITIVES[cls.__name__] = cls
+    _STORED.update({name: cls for name in cls.stored_types if name != cls.__name__})
     return cls
 
 
 def get_primitive(type_name: str) -> type["Node"]:
     """The registered primitive class for a type name; KeyError when unknown."""
     return _PRIMITIVES[type_name]
+
+
+def stored_type(node: "Node") -> tuple[str, tuple[str, ...]]:
+    """The .t1c type name of a node and the fields that name implies (left out of the file)."""
+    for name, fixed in type(node).stored_types.items():
+        if all(values_equal(getattr(node, k), v) for k, v in fixed.items()):
+            return name, tuple(fixed)
+    return type(node).__name__, ()
+
+
+def primitive_for_stored_type(type_name: str) -> tuple[type["Node"], dict[str, Any]]:
+    """The primitive class a .t1c type name stands for and the field values it implies; KeyError when unknown."""
+    cls = _PRIMITIVES.get(type_name) or _STORED[type_name]
+    return cls, dict(cls.stored_types.get(type_name, {}))
 
 
 def list_primitives() -> list[str]:
@@ -171,6 +195,9 @@ class Node:
     multi_output: ClassVar[bool] = False  # ChannelSplit-like nodes hand output i to outgoing edge i
     merge: ClassVar[bool] = False  # Concat-like nodes combine inputs in edge order instead of summing
     stateful: ClassVar[bool] = False  # neurons carry a membrane across timesteps
+    # .t1c type names that stand for this primitive with some fields fixed (those fields are then not stored),
+    # so that a reader which does not know a field value refuses the node instead of misreading it
+    stored_types: ClassVar[dict[str, dict[str, Any]]] = {}
     metadata: dict = dataclasses.field(default_factory=dict, kw_only=True)
 
     def __post_init__(self) -> None:

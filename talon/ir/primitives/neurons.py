@@ -1,4 +1,9 @@
-"""Stateful spiking neurons: LIF and IF (dynamics in docs: dt = 1, reset to zero, spike at v >= threshold)."""
+"""Stateful spiking neurons: LIF and IF (dynamics in docs: dt = 1, spike at v >= threshold, then reset).
+
+`reset_mode` 'zero' (the default, the established behaviour) sets the membrane to 0 after a spike;
+'subtract' lowers it by v_threshold, keeping the residue above threshold (what rate-coded ANN-to-SNN
+conversion needs). A .t1c file stores a subtract-reset neuron under its own type name (`STORED_TYPES`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from .base import Node, Shape, numel, param, register_primitive
+from .base import Node, Shape, check_choice, numel, param, register_primitive
+
+RESET_MODES = ("zero", "subtract")
 
 
 class _Neuron(Node):
@@ -27,6 +34,9 @@ class _Neuron(Node):
             cls.param_names = own
 
     def validate(self) -> None:
+        reset_mode = getattr(self, "reset_mode", None)
+        if reset_mode is not None:
+            check_choice(self, "reset_mode", reset_mode, RESET_MODES)
         first = self.param_names[0]
         shape = getattr(self, first).shape
         for name in self.param_names[1:]:
@@ -53,12 +63,16 @@ class _Neuron(Node):
 
 @register_primitive
 class LIF(_Neuron):
-    """Leaky integrate-and-fire: v = beta*v + (1-beta)*(v_leak + r*x), beta = 1 - 1/tau; spike at v >= v_threshold."""
+    """Leaky integrate-and-fire: v = beta*v + (1-beta)*(v_leak + r*x), beta = 1 - 1/tau; spike at v >= v_threshold,
+    then v = 0 (reset_mode 'zero') or v - v_threshold ('subtract')."""
+
+    stored_types: ClassVar[dict[str, dict]] = {"LIF": {"reset_mode": "zero"}, "LIFSubtract": {"reset_mode": "subtract"}}
 
     tau: np.ndarray = param("array")
     r: np.ndarray = param("array")
     v_leak: np.ndarray = param("array")
     v_threshold: np.ndarray = param("array")
+    reset_mode: str = param("str", "zero")
 
     def validate(self) -> None:
         super().validate()
@@ -68,7 +82,11 @@ class LIF(_Neuron):
 
 @register_primitive
 class IF(_Neuron):
-    """Integrate-and-fire: v = v + r*x; spike at v >= v_threshold, then reset to zero."""
+    """Integrate-and-fire: v = v + r*x; spike at v >= v_threshold, then v = 0 (reset_mode 'zero') or
+    v - v_threshold ('subtract')."""
+
+    stored_types: ClassVar[dict[str, dict]] = {"IF": {"reset_mode": "zero"}, "IFSubtract": {"reset_mode": "subtract"}}
 
     r: np.ndarray = param("array")
     v_threshold: np.ndarray = param("array")
+    reset_mode: str = param("str", "zero")
