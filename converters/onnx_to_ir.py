@@ -8,6 +8,7 @@ no partial or approximate graph is ever returned.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import os
 from typing import Mapping, Sequence
 
@@ -17,7 +18,7 @@ import onnx_ir as ir
 
 import onnx_ops  # the talon op specs (their schemas are registered, so shape inference knows the talon ops)
 from onnx_ops.guard import read_consistently
-from talon.ir import Graph, GraphError, Input, Output, Skip
+from talon.ir import Graph, GraphError, Input, Output, PrimitiveError, Skip, SpikingAffine
 from talon.ir._files import require_regular_file
 from talon.ir.established import with_required_fields
 from talon.ir.primitives import Node
@@ -85,6 +86,8 @@ def onnx_to_ir(
     subgraph run by onnxruntime), and graph.metadata["conversion_report"] says how much is TALON-native
     (converters.coverage.ConversionReport.from_metadata reads it).
     """
+    if spiking:
+        _check_spiking_options(weight_bits, accumulator_bits, spike_mode)
     options = Options(spiking, weight_bits, accumulator_bits, spike_mode, dict(custom_nodes or {}))
 
     def convert() -> Graph:
@@ -93,10 +96,12 @@ def onnx_to_ir(
             return restore(proto, folder)
         source = os.fspath(model_or_path) if folder is not None else f"ONNX model {proto.graph.name!r}"
         _strict_shapes(proto, source)
+        declared = frozenset(o.name for o in proto.graph.output if _static(o.type))
+        options_here = replace(options, declared_outputs=declared)
         model = clean(proto, folder, source)
         if host_fallback:
-            return convert_with_fallback(model, options, _Builder)
-        return _Builder(model, options).build()
+            return convert_with_fallback(model, options_here, _Builder)
+        return _Builder(model, options_here).build()
 
     return read_consistently(model_or_path, convert)  # again when a writer replaced the file meanwhile
 
@@ -109,8 +114,25 @@ def _numel(value: ir.Value) -> int:
     return math.prod(shape[1:])
 
 
-def _checked(graph: Graph) -> Graph:
-    """The converted graph, once its shapes propagate and every Output receives the shape the model declares."""
+def _check_spiking_options(weight_bits: int, accumulator_bits: int, spike_mode: str) -> None:
+    """ConversionError, once and before any work, for options SpikingAffine refuses (its own validation)."""
+    try:
+        SpikingAffine(weight=np.zeros((1, 1), np.float32), bias=np.zeros(1, np.float32), weight_bits=weight_bits,
+                      accumulator_bits=accumulator_bits, spike_mode=spike_mode)
+    except PrimitiveError as exc:
+        raise ConversionError(f"invalid spiking options: {exc}") from None
+
+
+def _static(t: onnx.TypeProto) -> bool:
+    """Whether a value's type declares every dim of its shape."""
+    return t.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in t.tensor_type.shape.dim)
+
+
+def _checked(graph: Graph, declared: frozenset[str] | None) -> Graph:
+    """The converted graph, once its shapes propagate and every Output receives the shape the model declares.
+
+    An Output whose shape the source model left to onnx's shape inference takes the shape the graph computes
+    (the runtimes' rule where onnx's inference differs, e.g. ceil_mode pooling before opset 19)."""
     try:
         shapes = graph.infer_shapes()
     except GraphError as exc:
@@ -119,6 +141,10 @@ def _checked(graph: Graph) -> Graph:
         if isinstance(node, Output):
             reached = {tuple(shapes[src]) for src in graph.predecessors(name) if not graph.nodes[src].multi_output}
             if reached and reached != {tuple(int(d) for d in node.shape)}:
+                onnx_name = graph.metadata.get(ONNX_NAMES, {}).get("outputs", {}).get(name)
+                if declared is not None and onnx_name not in declared and len(reached) == 1:
+                    graph.nodes[name] = Output(shape=reached.pop(), metadata=node.metadata)
+                    continue
                 raise ConversionError(f"graph output {name!r} declares shape {tuple(node.shape)} but the converted "
                                       f"graph gives it {sorted(reached)}")
     return graph
@@ -177,7 +203,8 @@ class _Builder:
         passthroughs: dict[str, Node] = {}
         edges = self._edges({**inputs, **self.nodes, **outputs}, passthroughs)
         return _checked(with_required_fields(Graph({**inputs, **self.nodes, **passthroughs, **outputs}, edges,
-                                                   metadata={ONNX_NAMES: self.onnx_names})))
+                                                   metadata={ONNX_NAMES: self.onnx_names})),
+                        self.options.declared_outputs)
 
     def _context(self, node: ir.Node) -> NodeContext:
         return NodeContext(node, self.opsets.get(canonical_domain(node.domain), 1), self.options)

@@ -286,7 +286,7 @@ class OrtExecutor:
         """The feeds of the common step call, checked cheaply: one input array of the model's dtype and a
         shape accepted before, and no state or the state dict a previous call returned (every node, numpy
         arrays of the right dtype and shape); None for anything else, which the full checks handle."""
-        if type(x) is not np.ndarray or len(self.input_names) != 1 or x.shape[1:] not in self._accepted:
+        if type(x) is not np.ndarray or x.ndim == 0 or len(self.input_names) != 1 or x.shape[1:] not in self._accepted:
             return None
         dtype = self._specs[self.input_names[0]][0]
         if x.dtype != dtype or not x.flags.c_contiguous:

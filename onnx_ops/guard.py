@@ -12,6 +12,7 @@ naming the model; converters wrap it in their own ConversionError.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import stat
 import warnings
@@ -121,6 +122,8 @@ def _node_problems(node: onnx.NodeProto, opsets: dict[str, int]) -> list[str]:
         schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
     except onnx.defs.SchemaError:
         return []
+    except TypeError:  # a version beyond what onnx's C++ API takes (int32)
+        return [f"opset version {opsets[domain]} of domain {domain or 'ai.onnx'!r} is out of range"]
     problems = []
     n_in, n_out = len(node.input), len(node.output)
     if not schema.min_input <= n_in <= schema.max_input:
@@ -234,7 +237,8 @@ def survives(action: Callable[[], object]) -> int | None:
         pid = os.fork()
     if pid == 0:  # pragma: no cover  (the child)
         try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # the abort's message is the parent's to report
+            faulthandler.disable()  # the abort's message and traceback are the parent's to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
             action()
         except BaseException:  # noqa: BLE001  (the parent sees every exception itself)
             pass

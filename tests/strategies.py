@@ -37,7 +37,10 @@ LAYER_TYPES = (
     "Affine", "SpikingAffine", "Conv1d", "Conv2d", "SepConv2d", "MaxPool2d", "AvgPool2d", "SumPool2d", "Upsample",
     "Flatten", "Pad", *SHAPE_PRESERVING,
 )
-BUILTIN_TYPES = (*LAYER_TYPES, "Input", "Output", "Skip", "ChannelSplit", "Concat", "HostRegion")
+# The CNN-family primitives: single nodes only (primitive_nodes), not yet mixed into random graphs.
+CNN_TYPES = ("HardSigmoid", "HardSwish", "SiLU", "Bias", "Permute", "ChannelShuffle", "Slice", "ConvTranspose2d")
+BUILTIN_TYPES = (*LAYER_TYPES, *CNN_TYPES, "Input", "Output", "Skip", "ChannelSplit", "Concat", "HostRegion",
+                 "Multiply", "Subtract")
 SKIP_TYPES = ("residual", "add", "concatenate", "concat", "passthrough", "identity")
 
 
@@ -205,6 +208,26 @@ def _simple(cls, **fields: Callable) -> Callable:
 
 _finite = st.floats(-2.0, 2.0, allow_nan=False, width=32).map(float)
 
+
+def _permute(draw, rng, dtype, shape):
+    return ir.Permute(dims=(0, *draw(st.permutations(range(1, len(shape) + 1)))))
+
+
+def _channel_shuffle(draw, rng, dtype, shape):
+    return ir.ChannelShuffle(groups=draw(st.sampled_from([g for g in range(1, shape[0] + 1) if shape[0] % g == 0])))
+
+
+def _slice(draw, rng, dtype, shape):
+    dim = draw(st.integers(1, len(shape)))
+    start = draw(st.integers(0, shape[dim - 1] - 1))
+    return ir.Slice(dim=dim, start=start, end=draw(st.integers(start + 1, shape[dim - 1])), step=draw(st.integers(1, 2)))
+
+
+def _conv_transpose(draw, rng, dtype, shape):
+    out, k = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return ir.ConvTranspose2d(weight=_arr(rng, (shape[0], out, k, k), dtype), bias=_maybe(draw, _arr(rng, out, dtype)),
+                              stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, k - 1)))
+
 # type name -> (input ranks it accepts, builder(draw, rng, dtype, shape) -> node)
 BUILDERS: dict[str, tuple[Sequence[int], Callable]] = {
     "Affine": ((1, 2, 3), _affine),
@@ -241,6 +264,14 @@ BUILDERS: dict[str, tuple[Sequence[int], Callable]] = {
     "BatchNorm1d": ((1, 2), lambda d, r, t, s: _batchnorm(d, r, t, s, ir.BatchNorm1d)),
     "BatchNorm2d": ((3,), lambda d, r, t, s: _batchnorm(d, r, t, s, ir.BatchNorm2d)),
     "LayerNorm": ((1, 2, 3), _layernorm),
+    "HardSigmoid": ((1, 2, 3), _simple(ir.HardSigmoid, alpha=st.sampled_from([1.0 / 6.0, 0.2]))),
+    "HardSwish": ((1, 2, 3), _simple(ir.HardSwish)),
+    "SiLU": ((1, 2, 3), _simple(ir.SiLU)),
+    "Bias": ((1, 2, 3), lambda d, r, t, s: ir.Bias(bias=_arr(r, s[-1:], t))),
+    "Permute": ((1, 2, 3), _permute),
+    "ChannelShuffle": ((2, 3), _channel_shuffle),
+    "Slice": ((1, 2, 3), _slice),
+    "ConvTranspose2d": ((3,), _conv_transpose),
 }
 
 dtypes = st.sampled_from([np.float32, np.float32, np.float64])
@@ -280,6 +311,8 @@ def primitive_nodes(draw, types: Sequence[str] | None = None) -> ir.Node:
         return ir.Concat(dim=draw(st.sampled_from([1, 2, -1])))
     if type_name == "HostRegion":
         return draw(host_regions())
+    if type_name in ("Multiply", "Subtract"):
+        return getattr(ir, type_name)()
     ranks, _ = BUILDERS[type_name]
     return draw(node_for_shape(type_name, draw(input_shapes(ranks))))
 

@@ -48,12 +48,19 @@ def inproc(*args: str, code: int = 0) -> str:
 
 
 def failed(*args: str, **kwargs) -> str:
-    """Run a command that must fail: exit code 1, exactly one line on stderr, no traceback; returns that line."""
-    result = talon(*args, **kwargs)
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    """Run a command that must fail: exit code 1, exactly one line on stderr, no traceback; returns that line.
+
+    In this process (click's runner) unless a working folder or environment is given."""
+    if kwargs:
+        result = talon(*args, **kwargs)
+        code, stdout, stderr = result.returncode, result.stdout, result.stderr
+    else:
+        result = CliRunner().invoke(cli, list(args))
+        code, stdout, stderr = result.exit_code, result.stdout, result.stderr
+    assert code == 1, (stdout, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in stderr
     return lines[0]
 
 

@@ -181,7 +181,9 @@ def test_attribute_of_the_wrong_type_or_missing_is_refused_naming_the_node(case)
     with pytest.raises(UnsupportedOperatorError) as refused:
         onnx_to_ir(WRONG_ATTRIBUTES[case])
     lines = str(refused.value).splitlines()
-    assert lines[:2] == ["1 ONNX node(s) cannot be converted to TALON IR:", f"  - {WRONG_ATTRIBUTE_REASONS[case]}"]
+    op = WRONG_ATTRIBUTES[case].graph.node[-1].op_type
+    assert lines[:3] == [f"1 ONNX node(s) cannot be converted to TALON IR ({op} x1):", f"  {op} (1):",
+                         f"    - {WRONG_ATTRIBUTE_REASONS[case]}"]
 
 
 def test_truncated_initializer_data_is_refused():

@@ -378,6 +378,6 @@ def test_clamp_is_a_standard_clip_and_round_trips_exactly() -> None:
 def test_a_node_whose_array_is_read_through_a_helper_node_round_trips():
     # an Affine over tokens (rank-2 features) reads its weight through an aux Transpose
     weight, bias = np.arange(24, dtype=np.float32).reshape(3, 8), np.ones(3, np.float32)
-    graph = Graph({"x": ir.Input((5, 8)), "fc": ir.Affine(weight=weight, bias=bias), "y": ir.Output((5, 3))},
+    graph = ir.Graph({"x": ir.Input((5, 8)), "fc": ir.Affine(weight=weight, bias=bias), "y": ir.Output((5, 3))},
                   [("x", "fc"), ("fc", "y")])
-    assert onnx_to_ir(ir_to_onnx(graph)).equals(graph)
+    assert converters.onnx_to_ir(converters.ir_to_onnx(graph)).equals(graph)

@@ -168,7 +168,7 @@ def test_times_or_divided_by_one_is_the_identity(op):
     ("Mul", ["x", "k"], rand(2, 3, 1, 1), SHAPE, "batch"),
     ("Mul", ["x", "k"], rand(1, 1, 2, 3, 4, 5), SHAPE, "more dims"),
     ("Div", ["x", "k"], rand(3, 1, 1), [2, 1, 4, 5], "axis 1"),                    # would enlarge the channels
-    ("Mul", ["x", "k"], np.ones((1, 1, 4, 1, 1), np.float32), SHAPE, "more dims"),  # ones, but enlarging the rank
+    ("Mul", ["x", "k"], np.ones((1, 1, 1, 4, 1), np.float32), SHAPE, "more dims"),  # ones, but enlarging the rank
 ])
 def test_products_scale_cannot_express_are_refused(op, names, k, x_shape, match):
     inits = {} if k is None else {"k": k}

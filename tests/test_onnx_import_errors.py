@@ -79,7 +79,7 @@ def _unknown_opset():
 
 @pytest.mark.parametrize("make,error,match", [
     (_reshape_without_shape, UnsupportedOperatorError, "'rs'.*has 1 inputs, its schema takes 2"),
-    (_pad_with_2d_pads, UnsupportedOperatorError, "'pad2d'.*pads .*1-D"),
+    (_pad_with_2d_pads, ConversionError, "pad2d.*'pads' input must be a 1D"),
     (_old_pad_without_pads, UnsupportedOperatorError, "'pad_old'.*required attribute 'pads'"),
     (_int64_weight_in_float_data, ConversionError, "'w'.*cannot be read"),
     (_attribute_as_tensor, UnsupportedOperatorError, "'lrelu'.*'alpha' must be of type FLOAT, got TENSOR"),

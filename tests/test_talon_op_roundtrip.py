@@ -55,7 +55,7 @@ CASES = {
                                              depthwise_bias=_f32(3), pointwise_bias=_f32(4), stride=(2, 1),
                                              padding=(1, 0), dilation=(1, 2)), (3, 7, 8)),
     "SumPool2d": lambda: _chain(ir.SumPool2d(kernel_size=(2, 3), stride=(2, 1), padding=(1, 1)), (2, 6, 5)),
-    "HybridRegion": lambda: _chain(ir.HybridRegion(mode="ann", name="region0"), (4,)),
+    "HybridRegion": lambda: _chain(ir.HybridRegion(mode="ann", name="region0", features=4), (4,)),
 }
 
 

@@ -35,6 +35,7 @@ class Options:
     accumulator_bits: int = 16
     spike_mode: str = "binary"
     custom_nodes: Mapping[str, Node] = field(default_factory=dict)
+    declared_outputs: frozenset[str] | None = None  # ONNX outputs whose shape the source model declares (None: all)
 
 
 @dataclass
