@@ -34,9 +34,14 @@ def talon(*args: str, cwd: Path | None = None, env: dict | None = None, code: st
     return subprocess.run([sys.executable, *head], capture_output=True, text=True, cwd=cwd, env=full_env)
 
 
-def ok(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    result = talon(*args, **kwargs)
-    assert result.returncode == 0, result.stderr
+def ok(*args: str, **kwargs):
+    """Run a command that must succeed (in this process unless a working folder or environment is given)."""
+    if kwargs:
+        result = talon(*args, **kwargs)
+        assert result.returncode == 0, result.stderr
+        return result
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
     return result
 
 
