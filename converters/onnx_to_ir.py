@@ -247,7 +247,7 @@ class _Builder:
         """True when the value depends on the values of a graph input, not only on shapes and constants (shape
         arithmetic, which importers read through shape_elements, is never converted or reported)."""
         memo = self._data_memo
-        stack = [value]
+        stack, visiting = [value], set()  # visiting: values whose inputs are being decided (a cycle ends there)
         while stack:
             v = stack[-1]
             if v in memo:
@@ -258,11 +258,14 @@ class _Builder:
                 memo[v] = producer is None and constant(v) is None  # graph inputs carry data
                 stack.pop()
                 continue
-            pending = [u for u in producer.inputs if u is not None and u not in memo]
-            if pending:
+            pending = [u for u in producer.inputs if u is not None and u not in memo and u not in visiting]
+            if pending and v not in visiting:
+                visiting.add(v)
                 stack.extend(pending)
                 continue
-            memo[v] = any(memo[u] for u in producer.inputs if u is not None)
+            # a value on a cycle (malformed ONNX, refused later) counts as data, which ends the walk
+            memo[v] = any(memo.get(u, True) for u in producer.inputs if u is not None)
+            visiting.discard(v)
             stack.pop()
         return memo[value]
 

@@ -379,3 +379,13 @@ def test_cli_prints_names_as_data_and_fails_in_one_typed_line(tmp_path: Path):
     assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'c.npy'}: input 'input' holds complex64 values; inputs must be real numbers "
         "(complex, text and object arrays are refused)"]
+
+
+def test_a_cycle_of_values_is_refused_not_walked_forever():
+    """A malformed model whose values form a cycle (y feeds the node that makes y) ends in a typed error;
+    the data walk (fuzz case onnx/7/1128) used to spin on it."""
+    nodes = [h.make_node("Add", ["x", "y"], ["s"]), h.make_node("Relu", ["s"], ["y"]), h.make_node("Relu", ["y"], ["z"])]
+    graph = h.make_graph(nodes, "cycle", [h.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                         [h.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])])
+    with pytest.raises(ConversionError):
+        onnx_to_ir(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
